@@ -1,0 +1,6 @@
+"""The scikit-learn face of dendrogen: one estimator per model, registered for loading and the
+command line. Each model family has its own module; importing this package imports them all."""
+
+from dendrogen.estimators.base import ESTIMATORS, DeepEstimator, register
+
+__all__ = ["ESTIMATORS", "DeepEstimator", "register"]

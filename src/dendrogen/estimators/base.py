@@ -1,0 +1,190 @@
+"""What every dendrogen estimator shares: input validation, devices, seeding, save/load, and
+batched inference.
+
+Subclasses implement ``_fit``, build their torch module in ``self.module_`` and describe
+themselves for saving through ``_state_config`` / ``_state_tree`` and ``_from_state``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from dendrogen import io
+from dendrogen.tree import Tree
+
+#: every estimator class by its saved name; filled by :func:`register`.
+ESTIMATORS: dict[str, type[DeepEstimator]] = {}
+
+
+def register(cls: type[DeepEstimator]) -> type[DeepEstimator]:
+    """Class decorator: make ``dendrogen.load`` and the command line know an estimator."""
+    cls._registry_name = cls.__name__
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch, numpy and random for a block (reproducible fits with ``random_state``)."""
+    if seed is None:
+        yield
+        return
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    yield
+
+
+class DeepEstimator(BaseEstimator):
+    """Base class of the neural estimators (TreeVAE, HTVAE, VLAC and their baselines).
+
+    Inputs are arrays of shape (N, D) for vectors, (N, C, T) for sequences or (N, C, H, W) for
+    images, float values; the shape seen by ``fit`` is remembered in ``input_shape_`` and later
+    calls must match it.
+    """
+
+    #: name under which ``dendrogen.load`` finds the class.
+    _registry_name: ClassVar[str] = ""
+    #: True when the likelihood needs inputs in [0, 1]; set per instance by subclasses.
+    _unit_interval: bool = False
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self, X: Any, *, reset: bool) -> np.ndarray:
+        """Validate ``X`` and return it as a C-contiguous float32 array of shape (N, *shape)."""
+        if not reset:
+            check_is_fitted(self)
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            allow_nd=True,
+            dtype=[np.float32, np.float64],
+            ensure_min_samples=1,
+            ensure_all_finite=True,
+        )
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if X.ndim < 2:
+            raise ValueError(f"X must have at least 2 dimensions (N, ...), got shape {X.shape}")
+        shape = tuple(int(s) for s in X.shape[1:])
+        if reset:
+            self.input_shape_ = shape
+        elif shape != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has samples of shape {shape}, but {type(self).__name__} was fitted on "
+                f"samples of shape {tuple(self.input_shape_)}"
+            )
+        if self._needs_unit_interval() and X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"the Bernoulli likelihood needs values in [0, 1], but X lies in "
+                f"[{X.min():.4g}, {X.max():.4g}]; rescale X (e.g. divide by its maximum) or use "
+                f"likelihood='gaussian'"
+            )
+        return X
+
+    def _needs_unit_interval(self) -> bool:
+        return getattr(self, "likelihood", None) == "bernoulli"
+
+    def _check_enough_samples(self, n: int, batch_size: int) -> None:
+        if n < 2:
+            raise ValueError(f"got {n} sample; at least 2 are needed to fit {type(self).__name__}")
+        if n < batch_size:
+            raise ValueError(
+                f"got {n} samples, fewer than one batch (batch_size={batch_size}); "
+                f"lower batch_size to at most {n}"
+            )
+
+    # ------------------------------------------------------------------ torch helpers
+    @property
+    def device_(self) -> torch.device:
+        return resolve_device(getattr(self, "device", "cpu"))
+
+    def _batched(
+        self, X: np.ndarray, fn: Callable[[torch.Tensor], Any], batch_size: int = 2048
+    ) -> list[Any]:
+        """Run ``fn`` on successive batches of X in eval mode without gradients."""
+        module = self.module_
+        was_training = module.training
+        module.eval()
+        out = []
+        try:
+            with torch.inference_mode():
+                for start in range(0, X.shape[0], batch_size):
+                    xb = torch.from_numpy(X[start : start + batch_size]).to(self.device_)
+                    out.append(fn(xb))
+        finally:
+            module.train(was_training)
+        return out
+
+    # ------------------------------------------------------------------ save / load
+    def _state_config(self) -> dict[str, Any]:
+        """Fitted metadata to restore (beyond ``get_params``); JSON-serialisable."""
+        return {}
+
+    def _state_tree(self) -> Tree | None:
+        return None
+
+    def save(self, path: str | os.PathLike, metrics: dict[str, Any] | None = None) -> Path:
+        """Write the fitted model to a folder (config.json, tree.json, model.safetensors)."""
+        check_is_fitted(self)
+        config = {
+            "class": self._registry_name or type(self).__name__,
+            "params": self.get_params(deep=False),
+            "fitted": {"input_shape": list(self.input_shape_), **self._state_config()},
+        }
+        return io.save_state(
+            path, config, self.module_.state_dict(), tree=self._state_tree(), metrics=metrics
+        )
+
+    @classmethod
+    def _from_state(cls, config: dict[str, Any], tree: Tree | None, tensors: dict) -> DeepEstimator:
+        est = cls(**config["params"])
+        est.input_shape_ = tuple(config["fitted"]["input_shape"])
+        est.n_features_in_ = est.input_shape_[0]
+        est._restore(config["fitted"], tree)
+        missing, unexpected = est.module_.load_state_dict(tensors, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"the saved weights do not match the model: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+        est.module_.to(est.device_).eval()
+        return est
+
+    def _restore(self, fitted: dict[str, Any], tree: Tree | None) -> None:
+        """Rebuild ``self.module_`` (untrained) and fitted attributes from saved metadata."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ misc
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+    @staticmethod
+    def _n_batches(n: int, batch_size: int) -> int:
+        return max(1, math.ceil(n / batch_size))
+
+
+__all__ = ["ESTIMATORS", "DeepEstimator", "NotFittedError", "register", "resolve_device", "seeded"]

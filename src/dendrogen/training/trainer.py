@@ -1,0 +1,217 @@
+"""The one Trainer: runs phases of optimizer steps over in-memory data.
+
+The Trainer knows about optimizers, schedules, batches, progress bars and checkpoints; it knows
+nothing about the model's structure. A phase is driven by a ``loss_fn(batch, alpha) -> dict`` of
+named scalar terms (``"loss"`` is minimised; the others are logged), so any model, a subtree of a
+TreeVAE included, can be trained by it.
+
+Batches are drawn from a tensor already in memory by index, from a seeded permutation per epoch:
+no DataLoader workers, which cost more than they save for data that fits in memory on 2 cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from dendrogen.training.schedules import Phase
+
+logger = logging.getLogger(__name__)
+
+LossFn = Callable[[Tensor, float], dict[str, Tensor]]
+
+
+@dataclass
+class PhaseState:
+    """Where a phase stands; enough to resume it exactly (with the model's weights)."""
+
+    phase: str
+    step: int = 0
+    optimizer: dict[str, Any] | None = None
+    torch_rng: Tensor | None = None
+    generator: Tensor | None = None
+    epoch_sums: dict[str, float] = field(default_factory=dict)
+    epoch_count: int = 0
+    order: Tensor | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "step": self.step,
+            "optimizer": self.optimizer,
+            "torch_rng": self.torch_rng,
+            "generator": self.generator,
+            "epoch_sums": self.epoch_sums,
+            "epoch_count": self.epoch_count,
+            "order": self.order,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PhaseState:
+        return cls(**d)
+
+
+class Trainer:
+    """Runs :class:`Phase` objects.
+
+    Args:
+        batch_size: rows per step; the last incomplete batch of an epoch is dropped, unless the
+            data are smaller than one batch, in which case each step uses all of them.
+        seed: seeds the batch order and the model's noise (torch's global generator).
+        progress: show a tqdm progress bar.
+        checkpoint_every: seconds between mid-phase checkpoints (when a callback is given).
+        device: where batches are sent.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 256,
+        seed: int = 0,
+        progress: bool = True,
+        checkpoint_every: float = 120.0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.seed = seed
+        self.progress = progress
+        self.checkpoint_every = checkpoint_every
+        self.device = torch.device(device)
+        self.history: list[dict[str, Any]] = []
+
+    def steps_per_epoch(self, n: int) -> int:
+        return max(1, n // self.batch_size)
+
+    def run(
+        self,
+        phase: Phase,
+        model: nn.Module,
+        params: Iterable[nn.Parameter],
+        loss_fn: LossFn,
+        data: Tensor,
+        *,
+        resume: PhaseState | None = None,
+        on_checkpoint: Callable[[PhaseState], None] | None = None,
+        describe: Callable[[], str] | None = None,
+        augment: Callable[[Tensor], Tensor] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run one phase and return its per-epoch history rows.
+
+        Args:
+            phase: the schedule.
+            model: put in train mode at the start (``loss_fn`` may switch parts to eval).
+            params: the parameters this phase trains (a fresh Adam is built over them).
+            loss_fn: ``(batch, alpha) -> {"loss": scalar, other terms...}``.
+            data: (N, ...) tensor the batches are drawn from.
+            resume: state saved by an earlier, interrupted run of this same phase.
+            on_checkpoint: called with the phase state every ``checkpoint_every`` seconds and
+                when the phase ends; the caller saves it with the model.
+            describe: extra text for the progress bar (e.g. the number of leaves).
+            augment: applied to each batch before ``loss_fn``.
+        """
+        params = [p for p in params if p.requires_grad]
+        n = data.shape[0]
+        if n == 0:
+            raise ValueError(f"phase {phase.name!r} has no data to train on")
+        optimizer = torch.optim.Adam(params, lr=phase.lr, weight_decay=phase.weight_decay)
+        state = resume or PhaseState(phase=phase.name)
+        generator = torch.Generator().manual_seed(self.seed + len(self.history) * 7919)
+        if resume is not None:
+            if resume.phase != phase.name:
+                raise ValueError(
+                    f"cannot resume phase {phase.name!r} from a {resume.phase!r} state"
+                )
+            if resume.optimizer is not None:
+                optimizer.load_state_dict(resume.optimizer)
+            if resume.torch_rng is not None:
+                torch.set_rng_state(resume.torch_rng)
+            if resume.generator is not None:
+                generator.set_state(resume.generator)
+        per_epoch = self.steps_per_epoch(n)
+        batch = min(self.batch_size, n)
+        rows: list[dict[str, Any]] = []
+        bar = tqdm(
+            total=phase.steps,
+            initial=state.step,
+            desc=phase.name,
+            disable=not self.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        last_save = time.monotonic()
+        order = state.order if state.order is not None else torch.randperm(n, generator=generator)
+        model.train()
+        try:
+            while state.step < phase.steps:
+                in_epoch = state.step % per_epoch
+                if in_epoch == 0 and state.step > 0:
+                    order = torch.randperm(n, generator=generator)
+                state.order = order
+                idx = order[in_epoch * batch : (in_epoch + 1) * batch]
+                x = data[idx].to(self.device, non_blocking=True)
+                if augment is not None:
+                    x = augment(x)
+                lr = phase.lr * phase.lr_factor(state.step)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                alpha = phase.alpha(state.step)
+                terms = loss_fn(x, alpha)
+                loss = terms["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the loss became {loss.item()} in phase {phase.name!r} at step "
+                        f"{state.step}; lower the learning rate or check the data"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state.step += 1
+                for key, value in terms.items():
+                    state.epoch_sums[key] = state.epoch_sums.get(key, 0.0) + float(value)
+                state.epoch_count += 1
+                if state.step % per_epoch == 0 or state.step == phase.steps:
+                    row = {"phase": phase.name, "step": state.step, "alpha": alpha, "lr": lr}
+                    row |= {k: v / state.epoch_count for k, v in state.epoch_sums.items()}
+                    rows.append(row)
+                    state.epoch_sums, state.epoch_count = {}, 0
+                bar.update(1)
+                if state.step % 10 == 0 or state.step == phase.steps:
+                    post = {"loss": f"{float(loss):.2f}", "kl_w": f"{alpha:.2f}"}
+                    if describe is not None:
+                        post["tree"] = describe()
+                    bar.set_postfix(post, refresh=False)
+                if on_checkpoint is not None and (
+                    time.monotonic() - last_save > self.checkpoint_every
+                ):
+                    on_checkpoint(self._snapshot(state, optimizer, generator))
+                    last_save = time.monotonic()
+        finally:
+            bar.close()
+        self.history.extend(rows)
+        if on_checkpoint is not None:
+            on_checkpoint(self._snapshot(state, optimizer, generator))
+        logger.info("phase %s done: %d steps, last %s", phase.name, state.step, rows[-1:] or "-")
+        return rows
+
+    @staticmethod
+    def _snapshot(
+        state: PhaseState, optimizer: torch.optim.Optimizer, generator: torch.Generator
+    ) -> PhaseState:
+        return PhaseState(
+            phase=state.phase,
+            step=state.step,
+            optimizer=optimizer.state_dict(),
+            torch_rng=torch.get_rng_state(),
+            generator=generator.get_state(),
+            epoch_sums=dict(state.epoch_sums),
+            epoch_count=state.epoch_count,
+            order=state.order,
+        )
