@@ -13,6 +13,7 @@ Architectures:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -134,7 +135,7 @@ class MLPEncoder(_Encoder):
         super().__init__()
         widths = [in_features, 512, 512, 256, 128]
         self.net = nn.Sequential(
-            nn.Flatten(), *(DenseBlock(a, b) for a, b in zip(widths, widths[1:], strict=False))
+            nn.Flatten(), *(DenseBlock(a, b) for a, b in itertools.pairwise(widths))
         )
         self.out_features = 128
 
@@ -150,7 +151,7 @@ class MLPDecoder(nn.Module):
         self.output_shape = tuple(output_shape)
         widths = [latent_dim, 128, 256, 512, 512]
         self.net = nn.Sequential(
-            *(DenseBlock(a, b) for a, b in zip(widths, widths[1:], strict=False)),
+            *(DenseBlock(a, b) for a, b in itertools.pairwise(widths)),
             nn.Linear(512, math.prod(self.output_shape)),
         )
 
@@ -230,7 +231,7 @@ class ResNetDecoder(nn.Module):
 
 # ---------------------------------------------------------------------------------------- sequences
 class Conv1dEncoder(_Encoder):
-    """(B, C, T) → (B, 128): pad T to a multiple of 8, Conv1d(k4, s2, p1) with 32/64/128 channels."""
+    """(B, C, T) → (B, 128): T padded to a multiple of 8, Conv1d(k4, s2, p1), 32/64/128 channels."""
 
     def __init__(self, in_channels: int, length: int) -> None:
         super().__init__()
