@@ -175,6 +175,28 @@ class DeepEstimator(BaseEstimator):
         """Rebuild ``self.module_`` (untrained) and fitted attributes from saved metadata."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ what the CLI calls
+    def evaluate(self, X: Any, y: Any = None, **options: Any) -> dict[str, float]:
+        """Every metric that applies to this model on (X, y), as a flat dict of floats.
+
+        ``dendrogen evaluate`` prints it as a table and JSON. Options are model-specific
+        (e.g. ``layer=`` for VLAC, ``true_tree=`` for D_tree).
+        """
+        raise NotImplementedError
+
+    def sample(self, n_samples: int = 1, **selectors: Any) -> np.ndarray:
+        """Generate ``n_samples`` new data points (N, *input_shape) in data space.
+
+        ``selectors`` pick the node to generate from: ``leaf=`` (TreeVAE), ``level=``/``code=``
+        (HTVAE), ``layer=``/``component=`` (VLAC); none means unconditional generation.
+        """
+        raise NotImplementedError
+
+    def plot(self, X: Any, y: Any = None, path: str | os.PathLike | None = None, **options: Any):
+        """Draw the learned structure with examples (``dendrogen tree``); returns the Figure,
+        saved to ``path`` when given."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ misc
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
