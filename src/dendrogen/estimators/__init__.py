@@ -2,5 +2,11 @@
 command line. Each model family has its own module; importing this package imports them all."""
 
 from dendrogen.estimators.base import ESTIMATORS, DeepEstimator, register
+from dendrogen.estimators.treevae import TreeVAE
 
-__all__ = ["ESTIMATORS", "DeepEstimator", "register"]
+__all__ = [
+    "ESTIMATORS",
+    "DeepEstimator",
+    "TreeVAE",
+    "register",
+]

@@ -94,13 +94,18 @@ class DeepEstimator(BaseEstimator):
                 f"X has samples of shape {shape}, but {type(self).__name__} was fitted on "
                 f"samples of shape {tuple(self.input_shape_)}"
             )
-        if self._needs_unit_interval() and X.size and (X.min() < 0 or X.max() > 1):
+        if not reset and self._needs_unit_interval():
+            self._check_unit_interval(X)
+        return X
+
+    @staticmethod
+    def _check_unit_interval(X: np.ndarray) -> None:
+        if X.size and (X.min() < 0 or X.max() > 1):
             raise ValueError(
                 f"the Bernoulli likelihood needs values in [0, 1], but X lies in "
                 f"[{X.min():.4g}, {X.max():.4g}]; rescale X (e.g. divide by its maximum) or use "
                 f"likelihood='gaussian'"
             )
-        return X
 
     def _needs_unit_interval(self) -> bool:
         return getattr(self, "likelihood", None) == "bernoulli"

@@ -1,0 +1,490 @@
+"""``dendrogen.TreeVAE``: the scikit-learn face of TreeVAE, and its training procedure.
+
+``fit`` runs the phases of treevae.md §3: an initial tree of two leaves, growth (each new subtree
+trained on the samples of the split leaf, the rest frozen; the full tree trained every third
+iteration), pruning of leaves holding under 1% of the data, and fine-tuning. With
+``checkpoint_dir`` every phase boundary (and every ``checkpoint_every`` seconds) is saved, and a
+later ``fit`` with the same folder resumes where the earlier one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from dendrogen import io
+from dendrogen.estimators.base import DeepEstimator, register, seeded
+from dendrogen.models.treevae.config import TreeVAEConfig, make_schedule
+from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
+from dendrogen.models.treevae.likelihood import log_likelihood
+from dendrogen.models.treevae.model import TreeVAEModel
+from dendrogen.training import PhaseState, Trainer
+from dendrogen.tree import Tree
+
+logger = logging.getLogger(__name__)
+
+TRAINER_STATE = "trainer_state.pt"
+DRIVER_STATE = "driver.json"
+
+
+@register
+class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
+    """Tree Variational Autoencoder: a binary tree of latent variables, grown during training,
+    with one decoder per leaf (Manduchi et al., NeurIPS 2023).
+
+    Args:
+        max_leaves: growth stops when this many leaves hold data.
+        max_depth: H, the deepest level a leaf may reach (edges from the root).
+        preset: "fast" (default; a step budget useful on a CPU in minutes), "paper" (the
+            published 150/150/80/200-epoch schedule) or "tiny" (tests).
+        schedule: overrides of the preset's schedule, e.g. ``{"initial": 4000}`` (see
+            :class:`dendrogen.models.treevae.config.Schedule`).
+        latent_dim: size of each node's latent variable.
+        width: width of the bottom-up MLPs, routers and transformations.
+        arch: encoder/decoder family, "auto" by input shape (conv28, conv8, mlp, resnet32,
+            resnet64, conv1d).
+        likelihood: "bernoulli" (data in [0, 1]), "gaussian", or "auto" (Gaussian for RGB images,
+            else Bernoulli when the data lie in [0, 1]).
+        batch_size: rows per optimizer step (256 in the paper).
+        min_leaf_fraction: pruning removes leaves holding less than this fraction of the data.
+        max_growth_iterations: at most this many splits are attempted.
+        device: "cpu", "cuda" or "auto".
+        random_state: seed for reproducible fits.
+        verbose: show progress bars.
+        checkpoint_every: seconds between mid-phase checkpoints when fitting with a folder.
+
+    Fitted attributes: ``module_`` (the torch model), ``tree_`` (a :class:`dendrogen.tree.Tree`),
+    ``leaves_`` (leaf node ids; cluster label k means leaf ``leaves_[k]``), ``labels_``,
+    ``children_`` (scikit-learn's agglomerative format), ``n_leaves_``, ``history_``.
+    """
+
+    def __init__(
+        self,
+        max_leaves: int = 10,
+        max_depth: int = 5,
+        preset: str = "fast",
+        schedule: dict | None = None,
+        latent_dim: int = 8,
+        width: int = 128,
+        arch: str = "auto",
+        likelihood: str = "auto",
+        batch_size: int = 256,
+        min_leaf_fraction: float = 0.01,
+        max_growth_iterations: int = 150,
+        device: str = "cpu",
+        random_state: int | None = None,
+        verbose: bool = True,
+        checkpoint_every: float = 120.0,
+    ) -> None:
+        self.max_leaves = max_leaves
+        self.max_depth = max_depth
+        self.preset = preset
+        self.schedule = schedule
+        self.latent_dim = latent_dim
+        self.width = width
+        self.arch = arch
+        self.likelihood = likelihood
+        self.batch_size = batch_size
+        self.min_leaf_fraction = min_leaf_fraction
+        self.max_growth_iterations = max_growth_iterations
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_every = checkpoint_every
+
+    # ------------------------------------------------------------------ validation
+    def _needs_unit_interval(self) -> bool:
+        return getattr(self, "likelihood_", None) == "bernoulli"
+
+    def _resolve_likelihood(self, X: np.ndarray) -> str:
+        if self.likelihood != "auto":
+            return self.likelihood
+        if X.ndim == 4 and X.shape[1] == 3:
+            return "gaussian"
+        return "bernoulli" if X.min() >= 0 and X.max() <= 1 else "gaussian"
+
+    def _check_params(self) -> None:
+        if not isinstance(self.max_leaves, int | np.integer) or self.max_leaves < 2:
+            raise ValueError(f"max_leaves must be an integer >= 2, got {self.max_leaves!r}")
+        if not isinstance(self.max_depth, int | np.integer) or self.max_depth < 1:
+            raise ValueError(f"max_depth must be an integer >= 1, got {self.max_depth!r}")
+        if self.max_leaves > 2**self.max_depth:
+            raise ValueError(
+                f"max_leaves={self.max_leaves} cannot be reached with max_depth="
+                f"{self.max_depth} (at most {2**self.max_depth} leaves)"
+            )
+        if not 0 <= self.min_leaf_fraction < 0.5:
+            raise ValueError(f"min_leaf_fraction must be in [0, 0.5), got {self.min_leaf_fraction}")
+        if self.likelihood not in ("auto", "bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'auto', 'bernoulli' or 'gaussian', "
+                             f"not {self.likelihood!r}")  # fmt: skip
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self, X: Any, y: Any = None, *, checkpoint_dir: str | os.PathLike | None = None
+    ) -> TreeVAE:
+        """Grow and train the tree on X (N, ...); ``y`` is ignored.
+
+        With ``checkpoint_dir``, the training state is saved there as it goes, and a fit with a
+        folder that already holds a checkpoint of the same settings resumes from it.
+        """
+        self._check_params()
+        X = self._validate(X, reset=True)
+        self.likelihood_ = self._resolve_likelihood(X)
+        if self.likelihood_ == "bernoulli":
+            self._check_unit_interval(X)
+        self._check_enough_samples(X.shape[0], self.batch_size)
+        schedule = make_schedule(self.preset, self.schedule)
+        config = TreeVAEConfig(
+            input_shape=X.shape[1:], arch=self.arch, latent_dim=self.latent_dim, width=self.width,
+            max_depth=self.max_depth, likelihood=self.likelihood_,
+        )  # fmt: skip
+        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        with seeded(self.random_state):
+            self.module_ = TreeVAEModel(config).to(self.device_)
+            cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1}
+            self.history_ = []
+            subset = None
+            phase_state = None
+            if ckpt is not None and (ckpt / io.CONFIG).exists():
+                cursor, subset, phase_state = self._load_checkpoint(ckpt, X.shape)
+            data = torch.from_numpy(X).to(self.device_)
+            trainer = Trainer(
+                batch_size=self.batch_size, seed=0 if self.random_state is None else
+                self.random_state, progress=self.verbose, checkpoint_every=self.checkpoint_every,
+                device=self.device_,
+            )  # fmt: skip
+            self._train(trainer, schedule, data, X, cursor, subset, phase_state, ckpt)
+        self._finish_fit(X)
+        return self
+
+    def _train(self, trainer, schedule, data, X, cursor, subset, phase_state, ckpt) -> None:
+        """The phase state machine; ``cursor`` says where it stands (saved with checkpoints)."""
+        model = self.module_
+        spe = trainer.steps_per_epoch(X.shape[0])
+
+        def run(name: str, length: int, params, loss_fn, rows: torch.Tensor) -> None:
+            nonlocal phase_state
+            if length <= 0:
+                return
+            phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]))
+            resume = phase_state if phase_state is not None and phase_state.phase == name else None
+            phase_state = None
+            saver = None
+            if ckpt is not None:
+
+                def saver(state: PhaseState) -> None:
+                    self._save_checkpoint(ckpt, cursor, subset, state)
+
+            self.history_.extend(trainer.run(
+                phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
+                describe=lambda: f"{len(model.tree.leaves)} leaves",
+            ))  # fmt: skip
+
+        def full_loss(x: torch.Tensor, alpha: float) -> dict:
+            return model.loss(x, alpha)
+
+        while cursor["stage"] != "done":
+            stage = cursor["stage"]
+            if stage == "initial":
+                run("initial", schedule.initial, model.parameters(), full_loss, data)
+                cursor["stage"] = "grow"
+            elif stage == "grow":
+                if cursor["action"] is None:
+                    self._decide_growth(cursor, X, schedule, spe)
+                    if cursor["action"] == "subtree":
+                        subset = np.asarray(cursor.pop("subset"), dtype=np.int64)
+                    self._checkpoint_boundary(ckpt, cursor, subset)
+                    continue
+                if cursor["action"] == "intermediate":
+                    run("intermediate", schedule.intermediate, model.parameters(), full_loss, data)
+                    cursor["intermediate_done"] = cursor["g"]
+                else:
+                    leaf = cursor["leaf"]
+                    new = model.tree.children(leaf)
+                    params = [p for m in model.node_modules(new) for p in m.parameters()]
+                    params += list(model.post_routers[str(leaf)].parameters())
+                    params += list(model.prior_routers[str(leaf)].parameters())
+                    rows = data[torch.from_numpy(subset).to(data.device)]
+
+                    def sub_loss(x: torch.Tensor, alpha: float, leaf=leaf) -> dict:
+                        return model.subtree_loss(x, leaf, alpha)
+
+                    run("subtree", schedule.subtree, params, sub_loss, rows)
+                    cursor["g"] += 1
+                    subset = None
+                cursor["action"] = None
+            elif stage == "prune":
+                self._prune(X)
+                cursor["stage"] = "finetune"
+            elif stage == "finetune":
+                run("finetune", schedule.finetune, model.parameters(), full_loss, data)
+                cursor["stage"] = "done"
+            self._checkpoint_boundary(ckpt, cursor, subset)
+
+    def _decide_growth(self, cursor: dict, X: np.ndarray, schedule, spe: int) -> None:
+        """Set ``cursor`` to the next growth action: intermediate training, a split, or stop."""
+        model = self.module_
+        g = cursor["g"]
+        if g >= self.max_growth_iterations:
+            cursor["stage"] = "prune"
+            return
+        probs = self._leaf_probs(X)
+        decision = choose_split(
+            model.tree, probs, max_leaves=self.max_leaves, max_depth=self.max_depth,
+            min_samples=self.batch_size, min_mass=self.min_leaf_fraction,
+        )  # fmt: skip
+        if decision.leaf is None:
+            logger.info("growth stops: %s", decision.reason)
+            self.history_.append({"event": "stop", "reason": decision.reason, "g": g})
+            cursor["stage"] = "prune"
+            return
+        if g > 0 and g % 3 == 0 and schedule.intermediate > 0 and cursor["intermediate_done"] != g:
+            cursor["action"] = "intermediate"
+            return
+        left, right = model.split_leaf(decision.leaf)
+        logger.info("%s", decision.reason)
+        self.history_.append({"event": "split", "leaf": decision.leaf, "children": [left, right],
+                              "samples": len(decision.subset), "g": g})  # fmt: skip
+        cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
+
+    def _prune(self, X: np.ndarray) -> None:
+        model = self.module_
+        while True:
+            assignment = self._leaf_probs(X).argmax(axis=1)
+            leaf = smallest_leaf_to_prune(model.tree, assignment, self.min_leaf_fraction)
+            if leaf is None:
+                return
+            removed = model.prune_leaf(leaf)
+            logger.info("pruned leaf %d (removed nodes %s)", leaf, removed)
+            self.history_.append({"event": "prune", "leaf": leaf, "removed": removed})
+
+    def _leaf_probs(self, X: np.ndarray) -> np.ndarray:
+        parts = self._batched(X, lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy())
+        return np.concatenate(parts)
+
+    def _finish_fit(self, X: np.ndarray) -> None:
+        self.tree_ = self.module_.tree
+        self.leaves_ = list(self.tree_.leaves)
+        self.n_leaves_ = len(self.leaves_)
+        self.labels_ = self._leaf_probs(X).argmax(axis=1).astype(np.int64)
+        self.children_, self.distances_ = (
+            self.tree_.to_sklearn() if self.n_leaves_ > 1 else (np.empty((0, 2), np.int64), None)
+        )
+        self.module_.eval()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint_params(self) -> dict:
+        return {k: v for k, v in self.get_params(deep=False).items()
+                if k not in ("verbose", "device", "checkpoint_every")}  # fmt: skip
+
+    def _save_checkpoint(self, ckpt: Path, cursor: dict, subset, state: PhaseState | None) -> None:
+        model = self.module_
+
+        def extra(tmp: Path) -> None:
+            payload = {"torch_rng": torch.get_rng_state()}
+            if state is not None:
+                payload["phase"] = state.to_dict()
+            if subset is not None:
+                payload["subset"] = torch.as_tensor(subset)
+            torch.save(payload, tmp / TRAINER_STATE)
+            io.write_json(tmp / DRIVER_STATE, {"cursor": cursor, "history": self.history_})
+
+        config = {"class": "TreeVAE", "params": self._checkpoint_params(),
+                  "fitted": {"input_shape": list(model.config.input_shape),
+                             "likelihood": self.likelihood_, "checkpoint": True}}  # fmt: skip
+        io.save_state(ckpt, config, model.state_dict(), tree=model.tree, extra=extra)
+
+    def _checkpoint_boundary(self, ckpt: Path | None, cursor: dict, subset) -> None:
+        if ckpt is not None:
+            self._save_checkpoint(ckpt, cursor, subset, None)
+
+    def _load_checkpoint(self, ckpt: Path, shape: tuple) -> tuple[dict, Any, PhaseState | None]:
+        config, tree, tensors = io.read_state(ckpt)
+        if config.get("params") != json.loads(json.dumps(self._checkpoint_params())):
+            raise ValueError(
+                f"{ckpt} holds a checkpoint of a TreeVAE with other settings "
+                f"({config.get('params')}); use another checkpoint_dir or the same settings"
+            )
+        if tuple(config["fitted"]["input_shape"]) != tuple(shape[1:]):
+            raise ValueError(f"{ckpt} was trained on samples of shape "
+                             f"{config['fitted']['input_shape']}, not {shape[1:]}")  # fmt: skip
+        self.module_ = TreeVAEModel(self.module_.config, tree).to(self.device_)
+        self.module_.load_state_dict(tensors)
+        driver = json.loads((ckpt / DRIVER_STATE).read_text())
+        self.history_ = driver["history"]
+        payload = torch.load(ckpt / TRAINER_STATE, weights_only=True)
+        torch.set_rng_state(payload["torch_rng"])
+        subset = payload["subset"].numpy() if "subset" in payload else None
+        phase = PhaseState.from_dict(payload["phase"]) if "phase" in payload else None
+        logger.info("resuming from %s at %s", ckpt, driver["cursor"])
+        return driver["cursor"], subset, phase
+
+    # ------------------------------------------------------------------ inference
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """P(leaf | x) for every leaf, (N, n_leaves_); columns follow ``leaves_``."""
+        X = self._validate(X, reset=False)
+        return self._leaf_probs(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable leaf of each sample, as a cluster label in 0..n_leaves_-1. (N,)."""
+        return self.predict_proba(X).argmax(axis=1).astype(np.int64)
+
+    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
+        return self.fit(X, y, **kwargs).labels_
+
+    def predict_node(self, X: Any) -> np.ndarray:
+        """The tree node id of each sample's most probable leaf. (N,)."""
+        return np.asarray(self.leaves_, dtype=np.int64)[self.predict(X)]
+
+    def transform(self, X: Any, node: str | int = "root") -> np.ndarray:
+        """Posterior means of z: at the root ("root"), at each sample's most probable leaf
+        ("leaf"), or at a given node id. (N, latent_dim)."""
+        X = self._validate(X, reset=False)
+        model = self.module_
+        leaves = torch.as_tensor(self.leaves_)
+
+        def fn(xb: torch.Tensor) -> np.ndarray:
+            d = model.bottom_up_pass(xb)
+            td = model.top_down(d, sample=False, with_prior_routers=False)
+            if node == "root":
+                return td.z[model.tree.root].cpu().numpy()
+            if node == "leaf":
+                best = leaves[model.leaf_probabilities(d=d).argmax(1).cpu()]
+                zs = torch.stack([td.z[int(lf)] for lf in self.leaves_], 1)
+                pick = (best[:, None] == leaves[None, :]).float().argmax(1)
+                return zs[torch.arange(len(best)), pick].cpu().numpy()
+            if int(node) not in model.tree:
+                raise ValueError(f"node {node} is not in the tree; nodes: {model.tree.nodes}")
+            return td.z[int(node)].cpu().numpy()
+
+        return np.concatenate(self._batched(X, fn))
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """Mean reconstruction by each sample's most probable leaf, from posterior means."""
+        X = self._validate(X, reset=False)
+        model = self.module_
+
+        def fn(xb: torch.Tensor) -> np.ndarray:
+            d = model.bottom_up_pass(xb)
+            td = model.top_down(d, sample=False, with_prior_routers=False)
+            best = model.leaf_probabilities(d=d).argmax(1)
+            out = torch.empty_like(xb)
+            for col, leaf in enumerate(self.leaves_):
+                mask = best == col
+                if mask.any():
+                    out[mask] = model.likelihood.mean(model.decode(td.z[leaf][mask], leaf))
+            return out.cpu().numpy()
+
+        return np.concatenate(self._batched(X, fn))
+
+    def sample(self, n_samples: int = 1, leaf: int | None = None, **selectors: Any) -> np.ndarray:
+        """Generate ``n_samples`` samples (N, *input_shape).
+
+        Args:
+            n_samples: how many.
+            leaf: a cluster label (0..n_leaves_-1, as returned by ``predict``) to generate from
+                that leaf; None generates unconditionally, routing by the prior routers.
+        """
+        check_is_fitted(self)
+        if selectors:
+            raise TypeError(f"TreeVAE.sample takes leaf=, not {sorted(selectors)}")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        node = None
+        if leaf is not None:
+            if not 0 <= int(leaf) < self.n_leaves_:
+                raise ValueError(f"leaf must be a cluster label in 0..{self.n_leaves_ - 1}, "
+                                 f"got {leaf}")  # fmt: skip
+            node = self.leaves_[int(leaf)]
+        self.module_.eval()
+        x, _ = self.module_.generate(n_samples, node)
+        return x.cpu().numpy()
+
+    def sample_per_leaf(self, n_samples: int = 8) -> dict[int, np.ndarray]:
+        """``{label: samples}`` with ``n_samples`` generations from every leaf."""
+        return {k: self.sample(n_samples, leaf=k) for k in range(self.n_leaves_)}
+
+    def elbo_terms(self, X: Any) -> dict[str, np.ndarray]:
+        """Per-sample ELBO, reconstruction loss RL = −L_rec and KL terms (α = 1), each (N,)."""
+        X = self._validate(X, reset=False)
+        parts = self._batched(
+            X, lambda xb: {k: v.cpu().numpy() for k, v in self.module_.elbo_terms(xb).items()}
+        )
+        terms = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
+        return {"elbo": terms["rec"] - kl, "rl": -terms["rec"], **terms}
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean ELBO per sample (nats; higher is better)."""
+        return float(self.elbo_terms(X)["elbo"].mean())
+
+    def log_likelihood(self, X: Any, n_samples: int = 1000, max_rows: int = 16384) -> np.ndarray:
+        """Importance-weighted estimate of log p(x) per sample (N,), with ``n_samples`` samples."""
+        X = self._validate(X, reset=False)
+        model = self.module_
+        out = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], 256):
+                xb = torch.from_numpy(X[start : start + 256]).to(self.device_)
+                out.append(log_likelihood(model, xb, n_samples, max_rows).cpu().numpy())
+        return np.concatenate(out)
+
+    def evaluate(
+        self, X: Any, y: Any = None, n_samples: int = 0, **options: Any
+    ) -> dict[str, float]:
+        """DP, LP, ACC, NMI (when labels are given), ELBO, RL and, with ``n_samples`` > 0, the
+        importance-weighted LL."""
+        from dendrogen.metrics import evaluate as evaluate_labels
+
+        X = self._validate(X, reset=False)
+        out: dict[str, float] = {"n_leaves": float(self.n_leaves_)}
+        if y is not None:
+            pred = self.predict(X)
+            nodes = np.asarray(self.leaves_, dtype=np.int64)[pred]
+            out |= evaluate_labels(np.asarray(y), pred=pred, tree=self.tree_, leaf_of_point=nodes)
+        terms = self.elbo_terms(X)
+        out["elbo"] = float(terms["elbo"].mean())
+        out["rl"] = float(terms["rl"].mean())
+        if n_samples:
+            out["ll"] = float(self.log_likelihood(X, n_samples=n_samples).mean())
+        return out
+
+    def plot(self, X: Any, y: Any = None, path: str | os.PathLike | None = None, **options: Any):
+        """The tree with training examples and generations at each leaf (paper figs. 1, 4)."""
+        from dendrogen.plots.tree import plot_tree
+
+        X = self._validate(X, reset=False)
+        fig = plot_tree(self, X, y, **options)
+        if path is not None:
+            from dendrogen.plots import save_figure
+
+            save_figure(fig, path)
+        return fig
+
+    # ------------------------------------------------------------------ save / load
+    def _state_config(self) -> dict[str, Any]:
+        return {"likelihood": self.likelihood_, "config": self.module_.config.to_dict()}
+
+    def _state_tree(self) -> Tree | None:
+        return self.tree_
+
+    def _restore(self, fitted: dict[str, Any], tree: Tree | None) -> None:
+        if tree is None:
+            raise ValueError("a saved TreeVAE needs its tree.json")
+        self.likelihood_ = fitted["likelihood"]
+        config = TreeVAEConfig.from_dict(fitted["config"])
+        self.module_ = TreeVAEModel(config, tree)
+        self.tree_ = tree
+        self.leaves_ = list(tree.leaves)
+        self.n_leaves_ = len(self.leaves_)
+        self.children_, self.distances_ = tree.to_sklearn()
+        self.history_ = []

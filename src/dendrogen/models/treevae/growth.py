@@ -1,0 +1,83 @@
+"""Growth and pruning decisions of TreeVAE (treevae.md §3), as pure functions of the tree and the
+leaf probabilities of the training data. Numpy only; the estimator applies the decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dendrogen.tree import Tree
+
+
+@dataclass
+class SplitDecision:
+    """The leaf to split next and the training subset of its subtree, or why growth stops."""
+
+    leaf: int | None
+    threshold: float
+    subset: np.ndarray | None  # indices of the samples with P(leaf | x) >= threshold
+    reason: str
+
+
+def effective_leaves(probs: np.ndarray, min_mass: float = 0.01) -> int:
+    """Number of leaves holding at least ``min_mass`` of the probability mass. probs: (N, L)."""
+    n = probs.shape[0]
+    return int((probs.sum(axis=0) >= min_mass * n).sum())
+
+
+def choose_split(
+    tree: Tree,
+    probs: np.ndarray,
+    *,
+    max_leaves: int,
+    max_depth: int,
+    min_samples: int,
+    min_mass: float = 0.01,
+) -> SplitDecision:
+    """Pick the leaf to split (treevae.md §3, steps 2.3–2.4).
+
+    Args:
+        tree: the current tree; ``probs`` columns follow ``tree.leaves``.
+        probs: P(leaf | x) on the (non-augmented) training set, (N, L).
+        max_leaves: stop once this many leaves hold ≥ ``min_mass`` of the data.
+        max_depth: leaves at this depth cannot be split.
+        min_samples: a leaf needs at least this many confident samples (the batch size).
+
+    Unlike the reference code, a leaf at max depth or with too few samples is skipped and the
+    next one considered, rather than stopping growth for good (treevae.md §10.1).
+    """
+    leaves = tree.leaves
+    if probs.shape[1] != len(leaves):
+        raise ValueError(f"probs has {probs.shape[1]} columns for {len(leaves)} leaves")
+    n_eff = effective_leaves(probs, min_mass)
+    if n_eff >= max_leaves:
+        return SplitDecision(None, 0.0, None, f"{n_eff} leaves hold data (max_leaves reached)")
+    threshold = min(1.0 / max(n_eff, 1), 0.5)
+    confident = probs >= threshold
+    counts = confident.sum(axis=0)
+    for col in np.argsort(-counts, kind="stable"):
+        leaf = leaves[col]
+        if counts[col] < min_samples or tree.depth(leaf) >= max_depth:
+            continue
+        subset = np.flatnonzero(confident[:, col])
+        return SplitDecision(leaf, threshold, subset, f"split leaf {leaf} ({counts[col]} samples)")
+    return SplitDecision(None, threshold, None, "no leaf has enough samples below max_depth")
+
+
+def smallest_leaf_to_prune(
+    tree: Tree, assignment: np.ndarray, min_fraction: float = 0.01
+) -> int | None:
+    """The leaf with the fewest argmax-assigned samples if it holds < ``min_fraction`` of them.
+
+    ``assignment`` holds column indices into ``tree.leaves``, (N,). None when no leaf is that
+    small or only one leaf is left.
+    """
+    leaves = tree.leaves
+    if len(leaves) <= 1:
+        return None
+    counts = np.bincount(assignment, minlength=len(leaves))
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < min_fraction * assignment.shape[0]:
+        return leaves[smallest]
+    return None

@@ -1,0 +1,432 @@
+"""The TreeVAE module (Manduchi et al., 2023; treevae.md §1–2, §6–7).
+
+The tree is data (``self.tree``, a :class:`dendrogen.tree.Tree`); the neural modules hang on it in
+``ModuleDict``s keyed by node id:
+
+- ``heads[i]``: μ̂_i, v̂_i from the bottom-up activation of node i's depth (eqs. 7–8);
+- ``transforms[i]`` (i ≠ root): the prior p(z_i | z_parent) (eq. 5);
+- ``prior_routers[i]``, ``post_routers[i]`` at internal nodes with two children (eqs. 2, 10);
+- ``decoders[l]`` at leaves.
+
+Growing adds two children to a leaf (:meth:`TreeVAEModel.split_leaf`); pruning removes a leaf and
+turns a parent left with one child into a pass-through node without routers
+(:meth:`TreeVAEModel.prune_leaf`). The model computes loss terms; it knows nothing of epochs or
+optimizers.
+
+Shapes: B = batch, D = latent_dim, L = number of leaves (in ``tree.leaves`` order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dendrogen.models.treevae.config import TreeVAEConfig
+from dendrogen.nn.architectures import default_architecture, make_decoder, make_encoder
+from dendrogen.nn.gaussian import kl_normal, kl_std_normal, log_normal, precision_weighted
+from dendrogen.nn.layers import DenseBlock
+from dendrogen.nn.likelihoods import make_likelihood
+from dendrogen.nn.routers import Router
+from dendrogen.tree import Tree
+
+EPS = 1e-7
+
+
+class Transformation(nn.Module):
+    """Prior of a child given its parent's z: Linear → BN → LReLU, then μ and variance heads.
+
+    (B, D) → ((B, D), (B, D)).
+    """
+
+    def __init__(self, latent_dim: int, width: int) -> None:
+        super().__init__()
+        self.hidden = DenseBlock(latent_dim, width)
+        self.out = nn.Linear(width, 2 * latent_dim)
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        mu, var = self.out(self.hidden(z)).chunk(2, dim=-1)
+        return mu, F.softplus(var)
+
+
+class NodeHead(nn.Module):
+    """μ̂_i and the variance v̂_i of node i from the bottom-up activation d. (B, w) → 2 × (B, D)."""
+
+    def __init__(self, width: int, latent_dim: int) -> None:
+        super().__init__()
+        self.out = nn.Linear(width, 2 * latent_dim)
+
+    def forward(self, d: Tensor) -> tuple[Tensor, Tensor]:
+        mu, var = self.out(d).chunk(2, dim=-1)
+        return mu, F.softplus(var)
+
+
+@dataclass
+class TopDown:
+    """Everything one inference pass computes, keyed by node id. All tensors are (B, ...)."""
+
+    z: dict[int, Tensor] = field(default_factory=dict)
+    mu_q: dict[int, Tensor] = field(default_factory=dict)
+    var_q: dict[int, Tensor] = field(default_factory=dict)
+    mu_p: dict[int, Tensor] = field(default_factory=dict)
+    var_p: dict[int, Tensor] = field(default_factory=dict)
+    prob: dict[int, Tensor] = field(default_factory=dict)  # P(i | x), eq. 16
+    q_left: dict[int, Tensor] = field(default_factory=dict)  # posterior router
+    p_left: dict[int, Tensor] = field(default_factory=dict)  # prior router at z_i
+
+
+def _key(node: int) -> str:
+    return str(node)
+
+
+class TreeVAEModel(nn.Module):
+    """A TreeVAE over a growing binary tree.
+
+    Args:
+        config: architecture.
+        tree: the topology; default root + two leaves.
+    """
+
+    def __init__(self, config: TreeVAEConfig, tree: Tree | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.arch = (
+            default_architecture(config.input_shape) if config.arch == "auto" else config.arch
+        )
+        self.likelihood = make_likelihood(config.likelihood, obs_var=config.obs_var)
+        self.encoder = make_encoder(self.arch, config.input_shape)
+        H, w = config.max_depth, config.width
+        # d_H is the encoder output; bottom_up[k] maps d_{k+1} to d_k for k = H-1 .. 0 (eq. 6).
+        widths = [w] * H + [self.encoder.out_features]
+        self.widths = widths
+        self.bottom_up = nn.ModuleList(DenseBlock(widths[k + 1], widths[k]) for k in range(H))
+        self.heads = nn.ModuleDict()
+        self.transforms = nn.ModuleDict()
+        self.prior_routers = nn.ModuleDict()
+        self.post_routers = nn.ModuleDict()
+        self.decoders = nn.ModuleDict()
+        if tree is None:
+            tree = Tree()
+            tree.add_children(tree.root)
+        self.tree = tree
+        for node in tree.nodes:
+            self._build_node(node)
+
+    # ------------------------------------------------------------------ structure
+    def _build_node(self, node: int) -> None:
+        """Create the modules node ``node`` needs in its current role."""
+        cfg, tree = self.config, self.tree
+        depth = tree.depth(node)
+        if depth > cfg.max_depth:
+            raise ValueError(f"node {node} is at depth {depth} > max_depth {cfg.max_depth}")
+        k = _key(node)
+        self.heads[k] = NodeHead(self.widths[depth], cfg.latent_dim)
+        parent = tree.parent(node)
+        if parent is not None:
+            self.transforms[k] = Transformation(cfg.latent_dim, self.widths[tree.depth(parent)])
+        n_children = len(tree.children(node))
+        if n_children == 2:
+            self.prior_routers[k] = Router(cfg.latent_dim, self.widths[depth])
+            self.post_routers[k] = Router(self.widths[depth], self.widths[depth])
+        elif n_children == 0:
+            self.decoders[k] = make_decoder(self.arch, cfg.latent_dim, cfg.input_shape)
+
+    def split_leaf(self, leaf: int) -> tuple[int, int]:
+        """Give ``leaf`` two children with fresh modules; its decoder is deleted."""
+        if self.tree.depth(leaf) >= self.config.max_depth:
+            raise ValueError(f"leaf {leaf} is at max_depth and cannot be split")
+        left, right = self.tree.add_children(leaf)
+        del self.decoders[_key(leaf)]
+        k = _key(leaf)
+        depth = self.tree.depth(leaf)
+        self.prior_routers[k] = Router(self.config.latent_dim, self.widths[depth])
+        self.post_routers[k] = Router(self.widths[depth], self.widths[depth])
+        for child in (left, right):
+            self._build_node(child)
+        self.to(next(self.parameters()).device)
+        return left, right
+
+    def prune_leaf(self, leaf: int) -> list[int]:
+        """Remove ``leaf`` and ancestors left childless; a parent left with one child becomes a
+        pass-through node and loses both routers. Returns the removed node ids."""
+        if len(self.tree.leaves) <= 1:
+            raise ValueError("cannot prune the last leaf")
+        removed = self.tree.remove_leaf(leaf, collapse=False)
+        for node in removed:
+            k = _key(node)
+            for bank in (self.heads, self.transforms, self.prior_routers, self.post_routers,
+                         self.decoders):  # fmt: skip
+                if k in bank:
+                    del bank[k]
+        for node in self.tree.nodes:
+            if len(self.tree.children(node)) == 1:
+                for bank in (self.prior_routers, self.post_routers):
+                    if _key(node) in bank:
+                        del bank[_key(node)]
+            if self.tree.is_leaf(node) and _key(node) not in self.decoders:
+                # A node that lost all its children by pruning becomes a leaf again.
+                self.decoders[_key(node)] = make_decoder(
+                    self.arch, self.config.latent_dim, self.config.input_shape
+                ).to(next(self.parameters()).device)
+        return removed
+
+    def node_modules(self, nodes: list[int]) -> list[nn.Module]:
+        """Every module attached to the given nodes."""
+        mods: list[nn.Module] = []
+        for node in nodes:
+            k = _key(node)
+            for bank in (self.heads, self.transforms, self.prior_routers, self.post_routers,
+                         self.decoders):  # fmt: skip
+                if k in bank:
+                    mods.append(bank[k])
+        return mods
+
+    # ------------------------------------------------------------------ inference
+    def bottom_up_pass(self, x: Tensor) -> list[Tensor]:
+        """Deterministic activations ``[d_0, ..., d_H]`` (eq. 6); d_k is (B, w_k)."""
+        d = [self.encoder(x)]
+        for k in range(self.config.max_depth - 1, -1, -1):
+            d.append(self.bottom_up[k](d[-1]))
+        return d[::-1]
+
+    def leaf_probabilities(self, x: Tensor | None = None, d: list[Tensor] | None = None) -> Tensor:
+        """P(l | x) for every leaf (eq. 16): products of posterior router outputs. (B, L).
+
+        Deterministic: needs only the bottom-up pass and the posterior routers.
+        """
+        if d is None:
+            d = self.bottom_up_pass(x)
+        prob = {self.tree.root: d[0].new_ones(d[0].shape[0])}
+        for node in self.tree.bfs():
+            kids = self.tree.children(node)
+            if len(kids) == 2:
+                q = self.post_routers[_key(node)](d[self.tree.depth(node)])
+                prob[kids[0]] = prob[node] * q
+                prob[kids[1]] = prob[node] * (1 - q)
+            elif len(kids) == 1:
+                prob[kids[0]] = prob[node]
+        return torch.stack([prob[leaf] for leaf in self.tree.leaves], dim=1)
+
+    def top_down(
+        self,
+        d: list[Tensor],
+        nodes: list[int] | None = None,
+        sample: bool = True,
+        with_prior_routers: bool = True,
+    ) -> TopDown:
+        """Top-down inference (eqs. 4, 5, 9, 10, 16), breadth-first.
+
+        Args:
+            d: bottom-up activations.
+            nodes: restrict the pass to these nodes (must be closed under parents, e.g. a
+                root-to-leaf path); default all nodes.
+            sample: draw z from q (training, likelihood); False propagates posterior means.
+            with_prior_routers: also evaluate the prior routers (needed by the KL of decisions).
+        """
+        tree = self.tree
+        wanted = None if nodes is None else set(nodes)
+        out = TopDown()
+        B = d[0].shape[0]
+        for node in tree.bfs():
+            if wanted is not None and node not in wanted:
+                continue
+            k = _key(node)
+            depth = tree.depth(node)
+            mu_hat, var_hat = self.heads[k](d[depth])
+            parent = tree.parent(node)
+            if parent is None:
+                mu_q, var_q = mu_hat, var_hat + EPS
+                out.prob[node] = d[0].new_ones(B)
+            else:
+                mu_p, var_p = self.transforms[k](out.z[parent])
+                out.mu_p[node], out.var_p[node] = mu_p, var_p + EPS
+                mu_q, var_q = precision_weighted(mu_hat, var_hat, mu_p, var_p, EPS)
+                siblings = tree.children(parent)
+                if len(siblings) == 1:
+                    out.prob[node] = out.prob[parent]
+                else:
+                    q = out.q_left[parent]
+                    out.prob[node] = out.prob[parent] * (q if siblings[0] == node else 1 - q)
+            out.mu_q[node], out.var_q[node] = mu_q, var_q
+            out.z[node] = (
+                mu_q + torch.sqrt(var_q + EPS) * torch.randn_like(mu_q) if sample else mu_q
+            )
+            if k in self.post_routers:
+                out.q_left[node] = self.post_routers[k](d[depth])
+                if with_prior_routers:
+                    out.p_left[node] = self.prior_routers[k](out.z[node])
+        return out
+
+    def decode(self, z: Tensor, leaf: int) -> Tensor:
+        """Decoder output of ``leaf`` for latents (B, D): (B, *input_shape), unconstrained."""
+        return self.decoders[_key(leaf)](z)
+
+    # ------------------------------------------------------------------ ELBO
+    def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """Per-sample ELBO terms (eqs. 12–20), each (B,): ``rec`` = L_rec (a log-likelihood),
+        ``kl_root``, ``kl_nodes``, ``kl_decisions``."""
+        d = self.bottom_up_pass(x)
+        td = self.top_down(d)
+        return self._elbo_from(x, td)
+
+    def _elbo_from(self, x: Tensor, td: TopDown, nodes: list[int] | None = None) -> dict:
+        tree = self.tree
+        nodes = tree.nodes if nodes is None else nodes
+        root = tree.root
+        rec = x.new_zeros(x.shape[0])
+        kl_nodes = x.new_zeros(x.shape[0])
+        kl_dec = x.new_zeros(x.shape[0])
+        for node in nodes:
+            if node != root:
+                kl = kl_normal(td.mu_q[node], td.var_q[node], td.mu_p[node], td.var_p[node])
+                kl_nodes = kl_nodes + td.prob[node] * kl
+            if node in td.q_left:
+                kl_dec = kl_dec + td.prob[node] * bernoulli_kl(td.q_left[node], td.p_left[node])
+            if tree.is_leaf(node):
+                rec = rec + td.prob[node] * self.likelihood.log_prob(
+                    self.decode(td.z[node], node), x
+                )
+        kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])
+        return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec}
+
+    def loss(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
+        """Batch-mean loss −L_rec + α(KL_root + KL_nodes + KL_decisions) and its terms."""
+        terms = {k: v.mean() for k, v in self.elbo_terms(x).items()}
+        kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
+        terms["loss"] = -terms["rec"] + alpha * kl
+        terms["elbo"] = (terms["rec"] - kl).detach()
+        return terms
+
+    # ------------------------------------------------------------------ growing
+    def subtree_loss(self, x: Tensor, leaf: int, alpha: float = 1.0) -> dict[str, Tensor]:
+        """Loss of the two children of a just-split ``leaf``, the rest of the tree frozen.
+
+        The frozen part runs in eval mode without gradients and supplies only the bottom-up
+        activations, z_leaf and P(leaf | x); nothing else of it is evaluated (treevae.md §3).
+        """
+        tree = self.tree
+        path = tree.path_from_root(leaf)
+        children = tree.children(leaf)
+        frozen_training = self.training
+        with torch.no_grad():
+            self.train(False)
+            d = self.bottom_up_pass(x)
+            # The path's own routing decisions give P(leaf | x); its z's are sampled from q.
+            td = self.top_down(d, nodes=path[:-1], with_prior_routers=False)
+            ptd = self._path_to(d, td, leaf)
+        self.train(frozen_training)
+        for module in self.node_modules(children):
+            module.train(frozen_training)
+        k = _key(leaf)
+        self.post_routers[k].train(frozen_training)
+        self.prior_routers[k].train(frozen_training)
+        z_leaf, p_leaf = ptd
+        q = self.post_routers[k](d[tree.depth(leaf)])
+        p = self.prior_routers[k](z_leaf)
+        total = x.new_zeros(x.shape[0])
+        rec_total = x.new_zeros(x.shape[0])
+        kl_total = x.new_zeros(x.shape[0])
+        for child, w in zip(children, (p_leaf * q, p_leaf * (1 - q)), strict=True):
+            ck = _key(child)
+            mu_hat, var_hat = self.heads[ck](d[tree.depth(child)])
+            mu_p, var_p = self.transforms[ck](z_leaf)
+            mu_q, var_q = precision_weighted(mu_hat, var_hat, mu_p, var_p, EPS)
+            z = mu_q + torch.sqrt(var_q + EPS) * torch.randn_like(mu_q)
+            rec = self.likelihood.log_prob(self.decode(z, child), x)
+            kl = kl_normal(mu_q, var_q, mu_p, var_p + EPS)
+            total = total + w * (-rec + alpha * kl)
+            rec_total = rec_total + w * rec
+            kl_total = kl_total + w * kl
+        kl_dec = p_leaf * bernoulli_kl(q, p)
+        total = total + alpha * kl_dec
+        return {
+            "loss": total.mean(),
+            "rec": rec_total.mean().detach(),
+            "kl_nodes": kl_total.mean().detach(),
+            "kl_decisions": kl_dec.mean().detach(),
+        }
+
+    def _path_to(self, d: list[Tensor], td: TopDown, leaf: int) -> tuple[Tensor, Tensor]:
+        """z_leaf sampled from q and P(leaf | x), given the pass over the path above it."""
+        tree = self.tree
+        parent = tree.parent(leaf)
+        k = _key(leaf)
+        mu_hat, var_hat = self.heads[k](d[tree.depth(leaf)])
+        if parent is None:
+            mu_q, var_q = mu_hat, var_hat + EPS
+            prob = d[0].new_ones(d[0].shape[0])
+        else:
+            mu_p, var_p = self.transforms[k](td.z[parent])
+            mu_q, var_q = precision_weighted(mu_hat, var_hat, mu_p, var_p, EPS)
+            siblings = tree.children(parent)
+            prob = td.prob[parent]
+            if len(siblings) == 2:
+                q = td.q_left[parent]
+                prob = prob * (q if siblings[0] == leaf else 1 - q)
+        z = mu_q + torch.sqrt(var_q + EPS) * torch.randn_like(mu_q)
+        return z, prob
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(self, n: int, leaf: int | None = None) -> tuple[Tensor, Tensor]:
+        """Sample from the generative model (eqs. 1–2).
+
+        Args:
+            n: number of samples.
+            leaf: generate conditionally on this leaf (z drawn along its path from the prior
+                transformations); None samples the routing decisions from the prior routers.
+
+        Returns:
+            ``(x_mean, leaf_ids)``: means of p(x | z_leaf), (n, *input_shape), and the leaf each
+            sample came from, (n,).
+        """
+        tree = self.tree
+        device = next(self.parameters()).device
+        D = self.config.latent_dim
+        z = torch.randn(n, D, device=device)
+        node_of = torch.full((n,), tree.root, dtype=torch.long, device=device)
+        if leaf is not None:
+            if leaf not in tree or not tree.is_leaf(leaf):
+                raise ValueError(f"{leaf} is not a leaf of the tree; leaves: {tree.leaves}")
+            for node in tree.path_from_root(leaf)[1:]:
+                mu, var = self.transforms[_key(node)](z)
+                z = mu + var.sqrt() * torch.randn_like(mu)
+            node_of.fill_(leaf)
+            return self.likelihood.mean(self.decode(z, leaf)), node_of
+        for node in tree.bfs():
+            kids = tree.children(node)
+            here = node_of == node
+            if not kids or not here.any():
+                continue
+            z_here = z[here]
+            if len(kids) == 2:
+                go_left = torch.bernoulli(self.prior_routers[_key(node)](z_here)).bool()
+            else:
+                go_left = torch.ones(len(z_here), dtype=torch.bool, device=device)
+            idx = here.nonzero().squeeze(1)
+            for child, mask in ((kids[0], go_left), (kids[-1], ~go_left)):
+                if not mask.any():
+                    continue
+                mu, var = self.transforms[_key(child)](z_here[mask])
+                z[idx[mask]] = mu + var.sqrt() * torch.randn_like(mu)
+                node_of[idx[mask]] = child
+        x = torch.empty(n, *self.config.input_shape, device=device)
+        for lf in tree.leaves:
+            mask = node_of == lf
+            if mask.any():
+                x[mask] = self.likelihood.mean(self.decode(z[mask], lf))
+        return x, node_of
+
+
+def bernoulli_kl(q: Tensor, p: Tensor) -> Tensor:
+    """KL(Ber(q) ‖ Ber(p)) with ε inside the logs (eq. 20). (B,) → (B,)."""
+    return q * torch.log((q + EPS) / (p + EPS)) + (1 - q) * torch.log((1 - q + EPS) / (1 - p + EPS))
+
+
+def log_prior_decision(p_left: Tensor, left: bool) -> Tensor:
+    return torch.log((p_left if left else 1 - p_left) + EPS)
+
+
+__all__ = ["TopDown", "TreeVAEModel", "bernoulli_kl", "log_normal"]

@@ -1,0 +1,15 @@
+"""Test-wide settings.
+
+Tests run torch on one thread: the suite is many small models, for which a second OpenMP thread
+buys little, and on a machine where other work competes for the cores, OpenMP threads spinning at
+barriers can make each step tens of times slower. One thread also keeps results reproducible.
+"""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import torch
+
+torch.set_num_threads(1)
