@@ -54,6 +54,15 @@ def seeded(seed: int | None) -> Iterator[None]:
     yield
 
 
+@contextlib.contextmanager
+def fixed_noise(seed: int | None) -> Iterator[None]:
+    """Draw a block's random numbers from a fixed seed without disturbing the global RNG, so
+    stochastic evaluations (ELBO, log-likelihood) are reproducible."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0 if seed is None else seed)
+        yield
+
+
 class DeepEstimator(BaseEstimator):
     """Base class of the neural estimators (TreeVAE, HTVAE, VLAC and their baselines).
 
@@ -214,4 +223,12 @@ class DeepEstimator(BaseEstimator):
         return max(1, math.ceil(n / batch_size))
 
 
-__all__ = ["ESTIMATORS", "DeepEstimator", "NotFittedError", "register", "resolve_device", "seeded"]
+__all__ = [
+    "ESTIMATORS",
+    "DeepEstimator",
+    "NotFittedError",
+    "fixed_noise",
+    "register",
+    "resolve_device",
+    "seeded",
+]

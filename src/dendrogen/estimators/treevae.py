@@ -21,7 +21,7 @@ from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from dendrogen import io
-from dendrogen.estimators.base import DeepEstimator, register, seeded
+from dendrogen.estimators.base import DeepEstimator, fixed_noise, register, seeded
 from dendrogen.models.treevae.config import TreeVAEConfig, make_schedule
 from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.likelihood import log_likelihood
@@ -150,7 +150,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
         with seeded(self.random_state):
             self.module_ = TreeVAEModel(config).to(self.device_)
-            cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1}
+            cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1,
+                      "phases_run": 0}  # fmt: skip
             self.history_ = []
             subset = None
             phase_state = None
@@ -187,7 +188,9 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             self.history_.extend(trainer.run(
                 phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
                 describe=lambda: f"{len(model.tree.leaves)} leaves",
+                phase_index=cursor["phases_run"],
             ))  # fmt: skip
+            cursor["phases_run"] += 1
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
             return model.loss(x, alpha)
@@ -416,9 +419,10 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
     def elbo_terms(self, X: Any) -> dict[str, np.ndarray]:
         """Per-sample ELBO, reconstruction loss RL = −L_rec and KL terms (α = 1), each (N,)."""
         X = self._validate(X, reset=False)
-        parts = self._batched(
-            X, lambda xb: {k: v.cpu().numpy() for k, v in self.module_.elbo_terms(xb).items()}
-        )
+        with fixed_noise(self.random_state):
+            parts = self._batched(
+                X, lambda xb: {k: v.cpu().numpy() for k, v in self.module_.elbo_terms(xb).items()}
+            )
         terms = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
         return {"elbo": terms["rec"] - kl, "rl": -terms["rec"], **terms}
@@ -432,7 +436,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         X = self._validate(X, reset=False)
         model = self.module_
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), fixed_noise(self.random_state):
             for start in range(0, X.shape[0], 256):
                 xb = torch.from_numpy(X[start : start + 256]).to(self.device_)
                 out.append(log_likelihood(model, xb, n_samples, max_rows).cpu().numpy())

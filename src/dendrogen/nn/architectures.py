@@ -129,30 +129,30 @@ class Conv8Decoder(nn.Module):
 
 # ---------------------------------------------------------------------------------------- vectors
 class MLPEncoder(_Encoder):
-    """(B, *shape) flattened → (B, 128) through 512 → 512 → 256 → 128."""
+    """(B, *shape) flattened → (B, w) through 4w → 4w → 2w → w (w = 128: 512-512-256-128)."""
 
-    def __init__(self, in_features: int) -> None:
+    def __init__(self, in_features: int, width: int = 128) -> None:
         super().__init__()
-        widths = [in_features, 512, 512, 256, 128]
+        widths = [in_features, 4 * width, 4 * width, 2 * width, width]
         self.net = nn.Sequential(
             nn.Flatten(), *(DenseBlock(a, b) for a, b in itertools.pairwise(widths))
         )
-        self.out_features = 128
+        self.out_features = width
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
 
 class MLPDecoder(nn.Module):
-    """(B, latent) → (B, *shape) through 128 → 256 → 512 → 512."""
+    """(B, latent) → (B, *shape) through w → 2w → 4w → 4w (w = 128: 128-256-512-512)."""
 
-    def __init__(self, latent_dim: int, output_shape: Sequence[int]) -> None:
+    def __init__(self, latent_dim: int, output_shape: Sequence[int], width: int = 128) -> None:
         super().__init__()
         self.output_shape = tuple(output_shape)
-        widths = [latent_dim, 128, 256, 512, 512]
+        widths = [latent_dim, width, 2 * width, 4 * width, 4 * width]
         self.net = nn.Sequential(
             *(DenseBlock(a, b) for a, b in itertools.pairwise(widths)),
-            nn.Linear(512, math.prod(self.output_shape)),
+            nn.Linear(4 * width, math.prod(self.output_shape)),
         )
 
     def forward(self, z: Tensor) -> Tensor:
@@ -294,8 +294,9 @@ def _check_arch(arch: str, shape: tuple[int, ...]) -> None:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {ARCHITECTURES}")
 
 
-def make_encoder(arch: str, input_shape: Sequence[int]) -> _Encoder:
-    """Encoder for data of shape ``input_shape``; its ``out_features`` gives the feature width."""
+def make_encoder(arch: str, input_shape: Sequence[int], width: int = 128) -> _Encoder:
+    """Encoder for data of shape ``input_shape``; its ``out_features`` gives the feature width.
+    ``width`` scales the ``mlp`` architecture only (the convolutional ones are fixed)."""
     shape = tuple(input_shape)
     _check_arch(arch, shape)
     if arch == "conv28":
@@ -306,11 +307,14 @@ def make_encoder(arch: str, input_shape: Sequence[int]) -> _Encoder:
         return ResNetEncoder(shape[0], shape[1])
     if arch == "conv1d":
         return Conv1dEncoder(shape[0], shape[1])
-    return MLPEncoder(math.prod(shape))
+    return MLPEncoder(math.prod(shape), width)
 
 
-def make_decoder(arch: str, latent_dim: int, output_shape: Sequence[int]) -> nn.Module:
-    """Decoder from ``latent_dim`` to unconstrained outputs of shape ``output_shape``."""
+def make_decoder(
+    arch: str, latent_dim: int, output_shape: Sequence[int], width: int = 128
+) -> nn.Module:
+    """Decoder from ``latent_dim`` to unconstrained outputs of shape ``output_shape``;
+    ``width`` scales the ``mlp`` architecture only."""
     shape = tuple(output_shape)
     _check_arch(arch, shape)
     if arch == "conv28":
@@ -321,7 +325,7 @@ def make_decoder(arch: str, latent_dim: int, output_shape: Sequence[int]) -> nn.
         return ResNetDecoder(latent_dim, shape[0], shape[1])
     if arch == "conv1d":
         return Conv1dDecoder(latent_dim, shape[0], shape[1])
-    return MLPDecoder(latent_dim, shape)
+    return MLPDecoder(latent_dim, shape, width)
 
 
 @torch.no_grad()

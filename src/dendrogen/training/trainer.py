@@ -102,6 +102,7 @@ class Trainer:
         on_checkpoint: Callable[[PhaseState], None] | None = None,
         describe: Callable[[], str] | None = None,
         augment: Callable[[Tensor], Tensor] | None = None,
+        phase_index: int = 0,
     ) -> list[dict[str, Any]]:
         """Run one phase and return its per-epoch history rows.
 
@@ -116,6 +117,8 @@ class Trainer:
                 when the phase ends; the caller saves it with the model.
             describe: extra text for the progress bar (e.g. the number of leaves).
             augment: applied to each batch before ``loss_fn``.
+            phase_index: position of this phase in the whole fit; with ``seed`` it fixes the
+                batch order, so a resumed fit draws the same batches as an uninterrupted one.
         """
         params = [p for p in params if p.requires_grad]
         n = data.shape[0]
@@ -123,7 +126,7 @@ class Trainer:
             raise ValueError(f"phase {phase.name!r} has no data to train on")
         optimizer = make_adam(params, phase.lr, phase.weight_decay, self.device)
         state = resume or PhaseState(phase=phase.name)
-        generator = torch.Generator().manual_seed(self.seed + len(self.history) * 7919)
+        generator = torch.Generator().manual_seed(self.seed + phase_index * 7919)
         if resume is not None:
             if resume.phase != phase.name:
                 raise ValueError(
@@ -185,7 +188,7 @@ class Trainer:
                     state.epoch_sums, state.epoch_count = {}, 0
                 bar.update(1)
                 if state.step % 10 == 0 or state.step == phase.steps:
-                    post = {"loss": f"{float(loss):.2f}", "kl_w": f"{alpha:.2f}"}
+                    post = {"loss": f"{loss.item():.2f}", "kl_w": f"{alpha:.2f}"}
                     if describe is not None:
                         post["tree"] = describe()
                     bar.set_postfix(post, refresh=False)

@@ -96,7 +96,7 @@ class TreeVAEModel(nn.Module):
             default_architecture(config.input_shape) if config.arch == "auto" else config.arch
         )
         self.likelihood = make_likelihood(config.likelihood, obs_var=config.obs_var)
-        self.encoder = make_encoder(self.arch, config.input_shape)
+        self.encoder = make_encoder(self.arch, config.input_shape, config.width)
         H, w = config.max_depth, config.width
         # d_H is the encoder output; bottom_up[k] maps d_{k+1} to d_k for k = H-1 .. 0 (eq. 6).
         widths = [w] * H + [self.encoder.out_features]
@@ -131,7 +131,7 @@ class TreeVAEModel(nn.Module):
             self.prior_routers[k] = Router(cfg.latent_dim, self.widths[depth])
             self.post_routers[k] = Router(self.widths[depth], self.widths[depth])
         elif n_children == 0:
-            self.decoders[k] = make_decoder(self.arch, cfg.latent_dim, cfg.input_shape)
+            self.decoders[k] = make_decoder(self.arch, cfg.latent_dim, cfg.input_shape, cfg.width)
 
     def split_leaf(self, leaf: int) -> tuple[int, int]:
         """Give ``leaf`` two children with fresh modules; its decoder is deleted."""
@@ -168,7 +168,7 @@ class TreeVAEModel(nn.Module):
             if self.tree.is_leaf(node) and _key(node) not in self.decoders:
                 # A node that lost all its children by pruning becomes a leaf again.
                 self.decoders[_key(node)] = make_decoder(
-                    self.arch, self.config.latent_dim, self.config.input_shape
+                    self.arch, self.config.latent_dim, self.config.input_shape, self.config.width
                 ).to(next(self.parameters()).device)
         return removed
 

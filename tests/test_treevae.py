@@ -1,0 +1,318 @@
+"""TreeVAE: the module's loss and structure edits, growth decisions, the log-likelihood
+estimator, the estimator's API, save/load, resume and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+import dendrogen
+from dendrogen import TreeVAE
+from dendrogen.models.treevae import TreeVAEConfig, TreeVAEModel, log_likelihood
+from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
+from dendrogen.tree import Tree
+
+TINY = dict(initial=30, subtree=15, intermediate=10, finetune=15)
+
+
+def tiny_model(**kw) -> TreeVAE:
+    params = dict(max_leaves=4, max_depth=2, latent_dim=2, width=16, batch_size=32,
+                  schedule=TINY, random_state=0, verbose=False)  # fmt: skip
+    return TreeVAE(**(params | kw))
+
+
+@pytest.fixture(scope="module")
+def digits_small():
+    from dendrogen.data import load_dataset
+
+    X, y = load_dataset("digits", split="train")
+    return X[:300], y[:300]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits_small):
+    X, _ = digits_small
+    return tiny_model().fit(X)
+
+
+def grown_module(shape=(1, 8, 8), leaves=4, **cfg) -> TreeVAEModel:
+    torch.manual_seed(0)
+    model = TreeVAEModel(TreeVAEConfig(input_shape=shape, **cfg))
+    while len(model.tree.leaves) < leaves:
+        model.split_leaf(min(model.tree.leaves, key=model.tree.depth))
+    return model
+
+
+# ---------------------------------------------------------------------------------------- module
+def test_loss_is_finite_and_reaches_every_parameter():
+    model = grown_module(leaves=4, latent_dim=3, width=16)
+    model.prune_leaf(model.tree.leaves[-1])  # leaves a pass-through node behind
+    x = torch.rand(16, 1, 8, 8)
+    terms = model.loss(x, alpha=0.5)
+    assert all(torch.isfinite(v) for v in terms.values())
+    terms["loss"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert missing == []
+
+
+def test_elbo_is_reconstruction_minus_kls():
+    model = grown_module(leaves=3, latent_dim=2, width=8).eval()
+    torch.manual_seed(1)
+    terms = model.loss(torch.rand(8, 1, 8, 8), alpha=1.0)
+    kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
+    assert torch.allclose(terms["elbo"], terms["rec"] - kl)
+    assert torch.allclose(terms["loss"], -terms["elbo"])
+    assert terms["kl_root"] >= 0 and terms["kl_nodes"] >= 0 and terms["kl_decisions"] >= 0
+
+
+def test_leaf_probabilities_sum_to_one():
+    model = grown_module(leaves=5, latent_dim=2, width=8).eval()
+    probs = model.leaf_probabilities(torch.rand(10, 1, 8, 8))
+    assert probs.shape == (10, 5)
+    assert torch.allclose(probs.sum(1), torch.ones(10))
+
+
+def test_subtree_loss_trains_only_the_new_modules():
+    model = grown_module(leaves=2, latent_dim=2, width=8)
+    leaf = model.tree.leaves[0]
+    left, right = model.split_leaf(leaf)
+    loss = model.subtree_loss(torch.rand(16, 1, 8, 8), leaf, alpha=1.0)["loss"]
+    loss.backward()
+    new = {id(p) for m in model.node_modules([left, right]) for p in m.parameters()}
+    new |= {id(p) for p in model.post_routers[str(leaf)].parameters()}
+    new |= {id(p) for p in model.prior_routers[str(leaf)].parameters()}
+    for name, p in model.named_parameters():
+        if id(p) in new:
+            assert p.grad is not None, name
+        else:
+            assert p.grad is None, f"frozen parameter {name} got a gradient"
+
+
+def test_split_and_prune_edit_modules():
+    model = grown_module(leaves=2, latent_dim=2, width=8)
+    a, _ = model.tree.leaves
+    left, right = model.split_leaf(a)
+    assert str(a) not in model.decoders and {str(left), str(right)} <= set(model.decoders)
+    assert str(a) in model.prior_routers and str(a) in model.post_routers
+    model.prune_leaf(left)
+    # a keeps one child: a pass-through node without routers, its child keeps its decoder
+    assert model.tree.children(a) == [right]
+    assert str(a) not in model.prior_routers and str(a) not in model.post_routers
+    assert str(left) not in model.decoders and str(right) in model.decoders
+    with pytest.raises(ValueError, match="max_depth"):
+        deep = grown_module(leaves=2, latent_dim=2, width=8, max_depth=1)
+        deep.split_leaf(deep.tree.leaves[0])
+
+
+def test_generation_shapes_and_leaf_conditioning():
+    model = grown_module(leaves=3, latent_dim=2, width=8).eval()
+    x, leaves = model.generate(12)
+    assert x.shape == (12, 1, 8, 8) and set(leaves.tolist()) <= set(model.tree.leaves)
+    assert ((x >= 0) & (x <= 1)).all()
+    target = model.tree.leaves[1]
+    _, leaves = model.generate(5, leaf=target)
+    assert (leaves == target).all()
+
+
+# ---------------------------------------------------------------------------------------- growth
+def _chain_tree() -> Tree:
+    tree = Tree()
+    a, _ = tree.add_children(tree.root)
+    tree.add_children(a)
+    return tree  # leaves: 3, 4 (depth 2), 2 (depth 1)
+
+
+def test_choose_split_skips_leaves_at_max_depth():
+    tree = _chain_tree()
+    probs = np.tile([0.45, 0.45, 0.10], (100, 1))  # the deep leaves hold the most samples
+    probs[:30] = [0.0, 0.0, 1.0]
+    decision = choose_split(tree, probs, max_leaves=10, max_depth=2, min_samples=10)
+    assert decision.leaf == 2  # the reference code would stop growing here
+    assert decision.subset.tolist() == list(range(30))
+
+
+def test_choose_split_stops_at_max_leaves_and_without_candidates():
+    tree = _chain_tree()
+    probs = np.full((50, 3), 1 / 3)
+    assert choose_split(tree, probs, max_leaves=3, max_depth=5, min_samples=1).leaf is None
+    stop = choose_split(tree, probs, max_leaves=10, max_depth=5, min_samples=1000)
+    assert stop.leaf is None and "enough samples" in stop.reason
+
+
+def test_smallest_leaf_to_prune():
+    tree = _chain_tree()
+    assignment = np.array([0] * 60 + [1] * 39 + [2] * 1)
+    assert smallest_leaf_to_prune(tree, assignment, 0.02) == 2
+    assert smallest_leaf_to_prune(tree, assignment, 0.005) is None
+
+
+# ------------------------------------------------------------------------------------ likelihood
+def _quadrature_log_px(model: TreeVAEModel, x: torch.Tensor) -> float:
+    """log p(x) of a depth-1 tree with 1-D latents, by a 2-D grid over (z_0, z_leaf)."""
+    tree = model.tree
+    root = tree.root
+    z0 = torch.linspace(-8, 8, 801, dtype=torch.float64)
+    u = torch.linspace(-9, 9, 901, dtype=torch.float64)  # z_leaf = mu + sd * u
+    log_n = lambda t: -0.5 * (t**2 + math.log(2 * math.pi))  # noqa: E731
+    with torch.no_grad():
+        model.double()
+        p_left = model.prior_routers[str(root)](z0[:, None])
+        total = []
+        for side, leaf in enumerate(tree.children(root)):
+            mu, var = model.transforms[str(leaf)](z0[:, None])
+            zl = mu + var.sqrt() * u[None, :]  # (801, 901)
+            out = model.decode(zl.reshape(-1, 1), leaf)
+            log_px = model.likelihood.log_prob(out, x.double()).view(801, 901)
+            route = torch.log(p_left if side == 0 else 1 - p_left)
+            inner = torch.logsumexp(log_px + log_n(u)[None, :], 1) + math.log(u[1] - u[0])
+            total.append(torch.logsumexp(log_n(z0) + route + inner, 0) + math.log(z0[1] - z0[0]))
+        model.float()
+    return float(torch.logsumexp(torch.stack(total), 0))
+
+
+def test_log_likelihood_matches_quadrature():
+    torch.manual_seed(0)
+    cfg = TreeVAEConfig(input_shape=(2,), arch="mlp", latent_dim=1, width=8, max_depth=1,
+                        likelihood="gaussian", obs_var=0.5)  # fmt: skip
+    model = TreeVAEModel(cfg).eval()
+    x = torch.tensor([[0.3, -0.2]])
+    exact = _quadrature_log_px(model, x)
+    torch.manual_seed(1)
+    estimate = float(log_likelihood(model, x, n_samples=20000))
+    assert estimate == pytest.approx(exact, abs=0.02)
+    # a single sample is a stochastic lower bound: its mean stays below log p(x)
+    k1 = log_likelihood(model, x.expand(4000, 2), n_samples=1).mean()
+    assert float(k1) < exact
+
+
+def test_log_likelihood_rises_with_k_and_is_chunked():
+    model = grown_module(leaves=3, latent_dim=2, width=8).eval()
+    x = torch.rand(6, 1, 8, 8)
+    torch.manual_seed(0)
+    k1 = log_likelihood(model, x, n_samples=1).mean()
+    torch.manual_seed(0)
+    k200 = log_likelihood(model, x, n_samples=200).mean()
+    assert k200 > k1
+    torch.manual_seed(0)
+    chunked = log_likelihood(model, x[:2], n_samples=50, max_rows=16)  # 1 point, K in chunks
+    assert chunked.shape == (2,) and torch.isfinite(chunked).all()
+
+
+# ---------------------------------------------------------------------------------------- estimator
+def test_estimator_api(fitted, digits_small):
+    X, y = digits_small
+    m = fitted
+    assert 2 <= m.n_leaves_ <= 4 and len(m.leaves_) == m.n_leaves_
+    assert m.labels_.shape == (300,) and m.labels_.max() < m.n_leaves_
+    proba = m.predict_proba(X[:20])
+    assert proba.shape == (20, m.n_leaves_) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert (m.predict(X[:20]) == proba.argmax(1)).all()
+    assert m.transform(X[:5]).shape == (5, 2)
+    assert m.transform(X[:5], node="leaf").shape == (5, 2)
+    assert m.reconstruct(X[:5]).shape == (5, 1, 8, 8)
+    assert m.sample(7).shape == (7, 1, 8, 8)
+    assert m.sample(3, leaf=m.n_leaves_ - 1).shape == (3, 1, 8, 8)
+    assert np.isfinite(m.score(X[:50]))
+    assert m.children_.shape == (m.n_leaves_ - 1, 2)
+    assert any(h.get("event") == "split" for h in m.history_)
+    metrics = m.evaluate(X[:100], y[:100], n_samples=5)
+    assert {"dp", "lp", "acc", "nmi", "elbo", "rl", "ll"} <= set(metrics)
+    assert metrics["ll"] >= metrics["elbo"] - 5  # IW bound with K=5 is no worse than the ELBO
+
+
+def test_fit_is_reproducible(digits_small):
+    X, _ = digits_small
+    a = tiny_model(schedule=dict(initial=10, subtree=5, intermediate=0, finetune=5)).fit(X)
+    b = tiny_model(schedule=dict(initial=10, subtree=5, intermediate=0, finetune=5)).fit(X)
+    assert np.allclose(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_save_load_identical_predictions(fitted, digits_small, tmp_path):
+    X, _ = digits_small
+    path = fitted.save(tmp_path / "model")
+    assert sorted(p.name for p in path.iterdir()) == [
+        "config.json", "model.safetensors", "tree.json"]  # fmt: skip
+    loaded = dendrogen.load(path)
+    assert isinstance(loaded, TreeVAE) and loaded.tree_ == fitted.tree_
+    assert np.array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
+    assert np.array_equal(loaded.transform(X[:10]), fitted.transform(X[:10]))
+
+
+def test_save_load_after_pruning(digits_small, tmp_path):
+    X, _ = digits_small
+    m = tiny_model(max_leaves=4).fit(X)
+    m.module_.prune_leaf(m.tree_.leaves[0])
+    m._finish_fit(X)
+    loaded = dendrogen.load(m.save(tmp_path / "pruned"))
+    assert any(len(loaded.tree_.children(n)) == 1 for n in loaded.tree_.nodes)
+    assert np.array_equal(loaded.predict_proba(X), m.predict_proba(X))
+
+
+def test_interrupted_fit_resumes_to_the_same_model(digits_small, tmp_path, monkeypatch):
+    X, _ = digits_small
+    params = dict(schedule=dict(initial=12, subtree=6, intermediate=4, finetune=8),
+                  checkpoint_every=0.0)  # fmt: skip
+    reference = tiny_model(**params).fit(X)
+
+    calls = {"n": 0}
+    original = TreeVAE._save_checkpoint
+
+    def interrupting(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 25:  # mid-way through the growth phases
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TreeVAE, "_save_checkpoint", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_model(**params).fit(X, checkpoint_dir=tmp_path / "ckpt")
+    monkeypatch.setattr(TreeVAE, "_save_checkpoint", original)
+    resumed = tiny_model(**params).fit(X, checkpoint_dir=tmp_path / "ckpt")
+    assert resumed.tree_ == reference.tree_
+    assert np.allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+    with pytest.raises(ValueError, match="other settings"):
+        tiny_model(latent_dim=3, **params).fit(X, checkpoint_dir=tmp_path / "ckpt")
+
+
+# ---------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("make_x", "match"),
+    [
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), "NaN"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X), "infinity"),
+        (lambda X: X.reshape(-1)[:100], "2D array"),
+        (lambda X: X * 3, r"\[0, 1\]"),
+        (lambda X: X[:10], "fewer than one batch"),
+    ],
+)
+def test_fit_rejects_bad_input(digits_small, make_x, match):
+    X, _ = digits_small
+    with pytest.raises(ValueError, match=match):
+        tiny_model(likelihood="bernoulli").fit(make_x(X.astype(np.float64)))
+
+
+def test_predict_errors(fitted, digits_small):
+    X, _ = digits_small
+    with pytest.raises(NotFittedError):
+        tiny_model().predict(X)
+    with pytest.raises(ValueError, match="shape"):
+        fitted.predict(np.zeros((4, 1, 7, 7), dtype=np.float32))
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(np.zeros((4, 2, 8, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="leaf"):
+        fitted.sample(2, leaf=99)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"max_leaves": 1}, "max_leaves"), ({"max_leaves": 9, "max_depth": 3}, "cannot be reached"),
+     ({"likelihood": "poisson"}, "likelihood"), ({"preset": "slow"}, "preset")],
+)  # fmt: skip
+def test_bad_parameters(digits_small, params, match):
+    X, _ = digits_small
+    with pytest.raises(ValueError, match=match):
+        tiny_model(**params).fit(X)
