@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 #: A step budget sized for the 1,437 training digits (batch 128: 11 steps per epoch).
-DEMO_SCHEDULE = {"initial": 600, "subtree": 150, "intermediate": 150, "finetune": 600}
+DEMO_SCHEDULE = {"initial": 500, "subtree": 120, "intermediate": 100, "finetune": 400}
 
 
 def run_demo(out: str | Path = "runs/demo", seed: int = 0, verbose: bool = True) -> dict:
