@@ -443,10 +443,11 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         return np.concatenate(out)
 
     def evaluate(
-        self, X: Any, y: Any = None, n_samples: int = 0, **options: Any
+        self, X: Any, y: Any = None, n_samples: int = 0, true_tree: Tree | None = None
     ) -> dict[str, float]:
-        """DP, LP, ACC, NMI (when labels are given), ELBO, RL and, with ``n_samples`` > 0, the
-        importance-weighted LL."""
+        """DP, LP, ACC, NMI and D_tree (when labels are given; D_tree against ``true_tree``, a
+        hierarchy whose leaves are the label values, else against flat labels), ELBO, RL and,
+        with ``n_samples`` > 0, the importance-weighted LL."""
         from dendrogen.metrics import evaluate as evaluate_labels
 
         X = self._validate(X, reset=False)
@@ -454,7 +455,9 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         if y is not None:
             pred = self.predict(X)
             nodes = np.asarray(self.leaves_, dtype=np.int64)[pred]
-            out |= evaluate_labels(np.asarray(y), pred=pred, tree=self.tree_, leaf_of_point=nodes)
+            out |= evaluate_labels(
+                np.asarray(y), pred=pred, tree=self.tree_, leaf_of_point=nodes, true_tree=true_tree
+            )
         terms = self.elbo_terms(X)
         out["elbo"] = float(terms["elbo"].mean())
         out["rl"] = float(terms["rl"].mean())
