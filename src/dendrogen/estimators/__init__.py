@@ -3,9 +3,13 @@ command line. Each model family has its own module; importing this package impor
 
 from dendrogen.estimators.base import ESTIMATORS, DeepEstimator, register
 from dendrogen.estimators.treevae import TreeVAE
+from dendrogen.estimators.vlac import GMDGM, VLAC, VLAE
 
 __all__ = [
     "ESTIMATORS",
+    "GMDGM",
+    "VLAC",
+    "VLAE",
     "DeepEstimator",
     "TreeVAE",
     "register",
