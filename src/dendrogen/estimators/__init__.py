@@ -2,12 +2,15 @@
 command line. Each model family has its own module; importing this package imports them all."""
 
 from dendrogen.estimators.base import ESTIMATORS, DeepEstimator, register
+from dendrogen.estimators.htvae import HTVAE, SOMVAE
 from dendrogen.estimators.treevae import TreeVAE
 from dendrogen.estimators.vlac import GMDGM, VLAC, VLAE
 
 __all__ = [
     "ESTIMATORS",
     "GMDGM",
+    "HTVAE",
+    "SOMVAE",
     "VLAC",
     "VLAE",
     "DeepEstimator",

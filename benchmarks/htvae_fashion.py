@@ -1,0 +1,127 @@
+"""HTVAE and SOM-VAE on Fashion-MNIST, printed beside the paper's Table I (htvae.md §3, §7).
+
+Protocol: the official train set split at random into 59,400 train / 600 validation (validation is
+only monitored), the official 10,000-image test set; 20 epochs, Adam 5e-4, batch 32; purity and
+NMI of the finest map, D_tree against the Fashion-MNIST hierarchy of htvae.md §7.
+
+    flock /tmp/dendrogen-bench.lock .venv/bin/python benchmarks/htvae_fashion.py \
+        --models htvae,somvae --seeds 0 --json benchmarks/results/htvae_fashion.json
+
+``--epochs``/``--train-limit`` give quicker, smaller runs (not comparable with the paper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dendrogen.data import get_dataset
+from dendrogen.estimators.htvae import HTVAE, SOMVAE
+from dendrogen.metrics import purity
+
+# Table I of the paper (mean ± std over 5 runs); D_tree is N.A. for SOM-VAE.
+PAPER = {
+    "somvae": {"purity": (0.73, 0.008), "nmi": (0.44, 0.007), "d_tree": None},
+    "htvae": {"purity": (0.81, 0.004), "nmi": (0.48, 0.003), "d_tree": (3.49, 0.055)},
+}
+NAMES = {"htvae": "HTVAE", "somvae": "SOM-VAE"}
+
+
+def split(X: np.ndarray, y: np.ndarray, n_val: int, seed: int) -> tuple[np.ndarray, ...]:
+    order = np.random.default_rng(seed).permutation(len(X))
+    val, train = order[:n_val], order[n_val:]
+    return X[train], y[train], X[val], y[val]
+
+
+def make_model(name: str, args: argparse.Namespace, seed: int):
+    common = {
+        "preset": "paper",
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "widths": tuple(args.widths),
+        "random_state": seed,
+        "verbose": args.progress,
+    }
+    if name == "htvae":
+        return HTVAE(rho=args.rho, **common)
+    return SOMVAE(**common)
+
+
+def fmt(value: float | None, paper: tuple[float, float] | None) -> str:
+    ours = "—" if value is None else f"{value:.3f}"
+    theirs = "N.A." if paper is None else f"{paper[0]:.2f} ± {paper[1]:.3f}"
+    return f"{ours} ({theirs})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="htvae,somvae")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds (paper: 5 runs)")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--rho", type=float, default=10.0)
+    parser.add_argument("--widths", type=int, nargs=2, default=(32, 64))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-limit", type=int, default=0, help="use only this many train rows")
+    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="append result rows here")
+    parser.add_argument("--save", type=Path, default=None, help="save each model under this dir")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    ds = get_dataset("fashion-mnist")
+    X, y = ds.load("train")
+    X_test, y_test = ds.load("test")
+    X_train, y_train, X_val, y_val = split(X, y, 600, seed=0)
+    if args.train_limit:
+        X_train, y_train = X_train[: args.train_limit], y_train[: args.train_limit]
+    print(f"train {X_train.shape}, validation {X_val.shape}, test {X_test.shape}; "
+          f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, widths {args.widths}, "
+          f"{torch.get_num_threads()} threads")  # fmt: skip
+
+    rows = []
+    for name in args.models.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            model = make_model(name, args, seed)
+            start = time.perf_counter()
+            model.fit(X_train, y=None)
+            wall = time.perf_counter() - start
+            metrics = model.evaluate(X_test, y_test, true_tree=ds.hierarchy)
+            val_purity = purity(y_val, model.predict(X_val))
+            row = {
+                "model": name, "seed": seed, "date": date.today().isoformat(),
+                "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                "widths": list(args.widths), "n_train": len(X_train), "wall_s": round(wall, 1),
+                "machine": platform.processor() or platform.machine(),
+                "threads": torch.get_num_threads(), "val_purity": val_purity,
+                **{k: float(v) for k, v in metrics.items()},
+            }  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if args.save is not None:
+                model.save(args.save / f"{name}-seed{seed}")
+            if args.json is not None:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                with args.json.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+
+    print("\n| model | seed | purity (paper) | NMI (paper) | D_tree (paper) | wall |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        p = PAPER[r["model"]]
+        print(f"| {NAMES[r['model']]} | {r['seed']} | {fmt(r['purity'], p['purity'])} | "
+              f"{fmt(r['nmi'], p['nmi'])} | {fmt(r.get('d_tree'), p['d_tree'])} | "
+              f"{r['wall_s'] / 60:.1f} min |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""HTVAE's and SOM-VAE's own encoder/decoder (htvae.md §4).
+
+The paper fixes four conv layers in total, ReLU except a sigmoid output, max-pooling in the encoder
+and bilinear upsampling in the decoder; the widths are a documented choice (``widths=(32, 64)``).
+
+- images (C, H, W): Conv3×3(C→w1)–ReLU–MaxPool2–Conv3×3(w1→w2)–ReLU–MaxPool2–flatten, then linear
+  heads for μ and log σ²; decoder Linear(L→w2·s_h·s_w)–ReLU–Upsample–Conv3×3(w2→w1)–ReLU–Upsample–
+  Conv3×3(w1→C)–sigmoid (s = 7 for 28×28, 8 for 32×32);
+- sequences (C, T): the same with Conv1d (kernel 5, pad 2), MaxPool1d(2) and linear upsampling
+  (s = 50 for T = 200);
+- vectors (D,): not covered by the paper; a two-layer MLP of the same widths ×4.
+
+Pooling uses ``ceil_mode`` and the decoder upsamples to exact sizes, so any H, W, T works (odd ones
+included) and outputs always have the input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+#: log σ² of the encoder is clamped to this range (htvae.md §4).
+LOGVAR_RANGE = (-10.0, 5.0)
+
+
+def _halve(n: int) -> int:
+    return math.ceil(n / 2)
+
+
+class SOMEncoder(nn.Module):
+    """(B, *input_shape) → μ (B, L) and, when ``variational``, log σ² (B, L).
+
+    Args:
+        input_shape: (C, H, W), (C, T) or (D,).
+        latent_dim: L.
+        widths: (w1, w2) conv channels (hidden sizes ×4 for vectors).
+        variational: build the log σ² head (HTVAE); SOM-VAE's encoder is deterministic.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        latent_dim: int,
+        widths: Sequence[int] = (32, 64),
+        variational: bool = True,
+    ) -> None:
+        super().__init__()
+        shape = tuple(int(s) for s in input_shape)
+        w1, w2 = (int(w) for w in widths)
+        if len(shape) == 3:
+            c, h, w = shape
+            self.features = nn.Sequential(
+                nn.Conv2d(c, w1, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2, ceil_mode=True),
+                nn.Conv2d(w1, w2, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2, ceil_mode=True),
+                nn.Flatten(),
+            )
+            n_features = w2 * _halve(_halve(h)) * _halve(_halve(w))
+        elif len(shape) == 2:
+            c, t = shape
+            self.features = nn.Sequential(
+                nn.Conv1d(c, w1, 5, padding=2),
+                nn.ReLU(),
+                nn.MaxPool1d(2, ceil_mode=True),
+                nn.Conv1d(w1, w2, 5, padding=2),
+                nn.ReLU(),
+                nn.MaxPool1d(2, ceil_mode=True),
+                nn.Flatten(),
+            )
+            n_features = w2 * _halve(_halve(t))
+        elif len(shape) == 1:
+            self.features = nn.Sequential(
+                nn.Linear(shape[0], 4 * w2), nn.ReLU(), nn.Linear(4 * w2, 4 * w1), nn.ReLU()
+            )
+            n_features = 4 * w1
+        else:
+            raise ValueError(f"inputs must be (D,), (C, T) or (C, H, W) per sample, got {shape}")
+        self.mu = nn.Linear(n_features, latent_dim)
+        self.logvar = nn.Linear(n_features, latent_dim) if variational else None
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        h = self.features(x)
+        logvar = None if self.logvar is None else self.logvar(h).clamp(*LOGVAR_RANGE)
+        return self.mu(h), logvar
+
+
+class _Upsample(nn.Module):
+    """Bilinear (2-D) or linear (1-D) upsampling to an exact size."""
+
+    def __init__(self, size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.size = size
+        self.mode = "bilinear" if len(size) == 2 else "linear"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, size=self.size, mode=self.mode, align_corners=False)
+
+
+class SOMDecoder(nn.Module):
+    """(B, L) → (B, *output_shape) in (0, 1) (sigmoid output); one decoder for every level."""
+
+    def __init__(
+        self, latent_dim: int, output_shape: Sequence[int], widths: Sequence[int] = (32, 64)
+    ) -> None:
+        super().__init__()
+        shape = tuple(int(s) for s in output_shape)
+        w1, w2 = (int(w) for w in widths)
+        if len(shape) == 3:
+            c, h, w = shape
+            mid = (_halve(h), _halve(w))
+            start = (_halve(mid[0]), _halve(mid[1]))
+            conv = nn.Conv2d
+        elif len(shape) == 2:
+            c, t = shape
+            mid = (_halve(t),)
+            start = (_halve(mid[0]),)
+            conv = nn.Conv1d
+        elif len(shape) == 1:
+            self.net = nn.Sequential(
+                nn.Linear(latent_dim, 4 * w1),
+                nn.ReLU(),
+                nn.Linear(4 * w1, 4 * w2),
+                nn.ReLU(),
+                nn.Linear(4 * w2, shape[0]),
+                nn.Sigmoid(),
+            )
+            return
+        else:
+            raise ValueError(f"outputs must be (D,), (C, T) or (C, H, W) per sample, got {shape}")
+        k, pad = (3, 1) if len(shape) == 3 else (5, 2)
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, w2 * math.prod(start)),
+            nn.ReLU(),
+            nn.Unflatten(1, (w2, *start)),
+            _Upsample(mid),
+            conv(w2, w1, k, padding=pad),
+            nn.ReLU(),
+            _Upsample(shape[1:]),
+            conv(w1, c, k, padding=pad),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
