@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from dendrogen.data import get_dataset
-from dendrogen.estimators.htvae import HTVAE, SOMVAE
+from dendrogen.estimators.htvae import HTVAE
+from dendrogen.estimators.somvae import SOMVAE
 from dendrogen.metrics import purity
 
 # Table I of the paper (mean ± std over 5 runs); D_tree is N.A. for SOM-VAE.

@@ -12,7 +12,8 @@ from sklearn.exceptions import NotFittedError
 
 import dendrogen
 from dendrogen.data.synthetic import make_breaths, make_hierarchical
-from dendrogen.estimators.htvae import HTVAE, _PairSampler
+from dendrogen.estimators.htvae import HTVAE
+from dendrogen.estimators.maps import PairSampler
 from dendrogen.metrics import purity
 from dendrogen.models.htvae import HTVAEConfig, HTVAEModel, parse_map_sizes
 from dendrogen.models.som import SOMStack, check_map_sizes, grid_distance, grid_neighbours
@@ -23,15 +24,6 @@ SMALL = {"map_sizes": ((4, 4), (2, 2)), "latent_dim": 8, "widths": (16, 32)}
 def small_htvae(**kw) -> HTVAE:
     params = {**SMALL, "preset": "tiny", "epochs": 25, "batch_size": 32, "random_state": 0}
     return HTVAE(**(params | kw))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread, and the test machine's cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +209,7 @@ def test_checkpoint_resume(tmp_path, hier):
 def test_pair_sampler_from_labels_draws_distinct_linked_members():
     labels = np.array([-1, 0, 1, 0, 2, 1, 0, -1, 3])  # label 2 and 3: single members, no pairs
     torch.manual_seed(0)
-    sampler = _PairSampler(500, labels=labels)
+    sampler = PairSampler(500, labels=labels)
     a, b = sampler()
     assert torch.all(a != b)
     assert np.array_equal(labels[a.numpy()], labels[b.numpy()])
@@ -266,6 +258,19 @@ def test_sequences_train_end_to_end():
     assert model.reconstruct(data.X[:5]).shape == (5, 2, 200)
 
 
+def test_linear_output_fits_real_valued_data(hier):
+    """z-scored data is outside [0, 1]: the sigmoid model refuses it, the linear one fits it,
+    reconstructs values below 0 and still separates the coarse classes."""
+    X = (hier.X - hier.X.mean(0)) / hier.X.std(0)
+    with pytest.raises(ValueError, match="output='linear'"):
+        small_htvae().fit(X)
+    model = small_htvae(output="linear").fit(X)
+    assert model.reconstruct(X[:50]).min() < 0
+    assert purity(hier.y_coarse, model.predict(X, level=2)) > 0.6
+    with pytest.raises(ValueError, match="output must be one of"):
+        small_htvae(output="tanh").fit(X)
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.fixture(scope="module")
 def X_small():
@@ -287,7 +292,7 @@ def test_not_fitted_errors(X_small):
     [
         (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), "NaN"),
         (lambda X: X[:, :, None, None, None], "shape|dimensions"),
-        (lambda X: X * 3, r"\[0, 1\]"),
+        (lambda X: X * 3, r"\[0, 1\].*output='linear'"),
         (lambda X: X[:1], "sample"),
         (lambda X: X[:10], "batch_size|codes"),
     ],

@@ -8,17 +8,9 @@ import torch
 
 import dendrogen
 from dendrogen.data.synthetic import make_hierarchical
-from dendrogen.estimators.htvae import SOMVAE
+from dendrogen.estimators.somvae import SOMVAE
 from dendrogen.metrics import purity
 from dendrogen.models.somvae import SOMVAEConfig, SOMVAEModel
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

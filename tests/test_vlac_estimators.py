@@ -17,15 +17,6 @@ from dendrogen.estimators import ESTIMATORS
 TINY = {"arch": "mlp", "hidden": 16, "max_steps": 30, "batch_size": 32, "random_state": 0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks train faster on one thread than two on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def two_factors(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """8×8 images with two independent factors: a shape (4 classes: vertical bar, horizontal bar,
     square outline, cross) drawn over a background (2 levels: black or mid-grey)."""

@@ -21,15 +21,6 @@ from dendrogen.nn.ladder_nets import LadderNets
 SHAPES = {"conv28": (1, 28, 28), "conv8": (1, 8, 8), "conv32": (3, 32, 32), "mlp": (12,)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks train faster on one thread than two on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(shape=(1, 8, 8), **kw) -> VLACModel:
     kw.setdefault("arch", "conv8" if len(shape) == 3 else "mlp")
     kw.setdefault("channels", 4)

@@ -2,7 +2,8 @@
 command line. Each model family has its own module; importing this package imports them all."""
 
 from dendrogen.estimators.base import ESTIMATORS, DeepEstimator, register
-from dendrogen.estimators.htvae import HTVAE, SOMVAE
+from dendrogen.estimators.htvae import HTVAE
+from dendrogen.estimators.somvae import SOMVAE
 from dendrogen.estimators.treevae import TreeVAE
 from dendrogen.estimators.vlac import GMDGM, VLAC, VLAE
 

@@ -1,440 +1,31 @@
-"""``dendrogen.HTVAE`` and ``dendrogen.SOMVAE``: the scikit-learn face of the map models.
+"""``dendrogen.HTVAE``: a VAE whose latent space holds a stack of self-organising maps (htvae.md).
 
-Both train one phase of Adam over encoder, decoder and maps together (Algorithm 1; htvae.md §3,
-§9) with the library's :class:`~dendrogen.training.Trainer`. HTVAE can add soft must-link
-constraints (eq. 10): the pairs are drawn inside the loss function from torch's global generator,
+Must-link constraints (eq. 10) are drawn inside the loss function from torch's global generator,
 which the Trainer checkpoints, so a resumed fit draws the same pairs.
-
-Cluster labels are code indices on the finest map (level 1); ``predict(X, level=i)`` gives any
-level, ``predict_path`` all of them, and ``tree_`` the learned hierarchy as a
-:class:`dendrogen.tree.Tree` (virtual root → coarsest codes → … → finest codes).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import warnings
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import ClusterMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
-from dendrogen import io
-from dendrogen.estimators.base import DeepEstimator, register, seeded
+from dendrogen.estimators.base import register
+from dendrogen.estimators.maps import MapEstimator, PairSampler
 from dendrogen.models.htvae import HTVAEConfig, HTVAEModel, parse_map_sizes
-from dendrogen.models.somvae import SOMVAEConfig, SOMVAEModel
-from dendrogen.training import Phase, PhaseState, Trainer
-from dendrogen.tree import Tree
-
-logger = logging.getLogger(__name__)
-
-TRAINER_STATE = "trainer_state.pt"
-
-#: training presets: epochs, Adam learning rate, batch size, and a floor on the number of
-#: steps so that small data sets still get a useful fit.
-PRESETS: dict[str, dict[str, Any]] = {
-    # htvae.md §3: 20 epochs, Adam 5e-4, batch 32.
-    "paper": {"epochs": 20, "learning_rate": 5e-4, "batch_size": 32, "min_steps": 0},
-    # Minutes on 2 CPU cores for Fashion-MNIST, seconds for a few thousand samples.
-    "fast": {"epochs": 3, "learning_rate": 1e-3, "batch_size": 64, "min_steps": 1500},
-    # Tests and scikit-learn's estimator checks.
-    "tiny": {"epochs": 1, "learning_rate": 1e-3, "batch_size": 16, "min_steps": 20},
-}
-
-
-class _PairSampler:
-    """Draws ``n`` must-link pairs per call (htvae.md §5) with torch's global generator.
-
-    From explicit pairs: ``n`` rows uniformly. From partial labels: a label with probability
-    proportional to its number of pairs C(n_c, 2), then two distinct members of it, without
-    materialising the pairs.
-    """
-
-    def __init__(self, n: int, pairs: np.ndarray | None = None, labels: np.ndarray | None = None):
-        self.n = n
-        self.pairs = None if pairs is None else torch.from_numpy(pairs)
-        if labels is not None:
-            known = np.flatnonzero(labels >= 0)
-            _values, counts = np.unique(labels[known], return_counts=True)
-            keep = counts >= 2
-            order = known[np.argsort(labels[known], kind="stable")]
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            self.members = torch.from_numpy(order)
-            self.starts = torch.from_numpy(starts[keep])
-            self.counts = torch.from_numpy(counts[keep])
-            c = counts[keep].astype(np.float64)
-            self.weights = torch.from_numpy(c * (c - 1) / 2)
-            self.n_labels = int(keep.sum())
-
-    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.pairs is not None:
-            rows = torch.randint(len(self.pairs), (self.n,))
-            return self.pairs[rows, 0], self.pairs[rows, 1]
-        lab = torch.multinomial(self.weights, self.n, replacement=True)
-        count = self.counts[lab]
-        a = (torch.rand(self.n) * count).long().clamp_max(count - 1)
-        b = (torch.rand(self.n) * (count - 1)).long().clamp_max(count - 2)
-        b = b + (b >= a).long()  # two distinct members: skip over a
-        return self.members[self.starts[lab] + a], self.members[self.starts[lab] + b]
-
-
-class _MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
-    """What HTVAE and SOM-VAE share: presets, fitting, checkpoints, inference, save/load."""
-
-    _model_name: ClassVar[str] = ""
-
-    # ------------------------------------------------------------------ to specialise
-    def _map_sizes(self) -> tuple[tuple[int, int], ...]:
-        raise NotImplementedError
-
-    def _build(self, input_shape: tuple[int, ...]) -> torch.nn.Module:
-        raise NotImplementedError
-
-    def _check_params(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        self._map_sizes()  # validates
-
-    def _setting(self, name: str) -> Any:
-        value = getattr(self, name)
-        return PRESETS[self.preset][name] if value is None else value
-
-    # ------------------------------------------------------------------ validation
-    def _check_input(self, X: Any, *, reset: bool) -> np.ndarray:
-        X = self._validate(X, reset=reset)
-        if X.ndim not in (2, 3, 4):
-            raise ValueError(
-                f"{type(self).__name__} takes vectors (N, D), sequences (N, C, T) or images "
-                f"(N, C, H, W); got shape {X.shape}"
-            )
-        if X.size and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                f"{type(self).__name__}'s decoder ends in a sigmoid, so X must lie in [0, 1]; "
-                f"got values in [{X.min():.4g}, {X.max():.4g}]. Min-max scale each channel "
-                f"with training-set statistics first"
-            )
-        return X
-
-    def _needs_unit_interval(self) -> bool:
-        return False  # checked in _check_input with a message that fits these models
-
-    # ------------------------------------------------------------------ fitting
-    def _constraints(self, y: Any, must_link: Any, n: int) -> _PairSampler | None:
-        if y is not None or must_link is not None:
-            raise TypeError(f"{type(self).__name__} takes no must-link constraints")
-        return None
-
-    def _fit(self, X: Any, y: Any, must_link: Any, checkpoint_dir: Any) -> _MapEstimator:
-        self._check_params()
-        X = self._check_input(X, reset=True)
-        n = X.shape[0]
-        batch_size = int(self._setting("batch_size"))
-        self._check_enough_samples(n, batch_size)
-        k1 = self._map_sizes()[0][0] * self._map_sizes()[0][1]
-        if k1 > n:
-            raise ValueError(
-                f"the finest map has {k1} codes but X has only {n} samples; use smaller "
-                f"map sizes or more data"
-            )
-        sampler = self._constraints(y, must_link, n)
-        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        seed = 0 if self.random_state is None else int(self.random_state)
-        with seeded(self.random_state):
-            self.module_ = self._build(tuple(X.shape[1:])).to(self.device_)
-            resume = None
-            if ckpt is not None and (ckpt / TRAINER_STATE).exists():
-                resume = self._load_checkpoint(ckpt, X.shape)
-            data = torch.from_numpy(X).to(self.device_)
-            trainer = Trainer(
-                batch_size=batch_size,
-                seed=seed,
-                progress=self.verbose,
-                checkpoint_every=self.checkpoint_every,
-                device=self.device_,
-            )
-            steps = max(
-                int(self._setting("epochs")) * trainer.steps_per_epoch(n),
-                PRESETS[self.preset]["min_steps"],
-            )
-            # No weight decay and a constant rate: Algorithm 1 is plain Adam.
-            phase = Phase("train", steps, lr=float(self._setting("learning_rate")),
-                          weight_decay=0.0)  # fmt: skip
-            loss_fn = self._loss_fn(data, sampler)
-            saver = None if ckpt is None else (lambda state: self._save_checkpoint(ckpt, state))
-            self.history_ = trainer.run(
-                phase, self.module_, self.module_.parameters(), loss_fn, data,
-                resume=resume, on_checkpoint=saver,
-            )  # fmt: skip
-        self.module_.eval()
-        self.n_iter_ = steps
-        paths = self._paths(X)
-        self.labels_ = paths[:, 0].copy()
-        self.code_counts_ = [
-            np.bincount(paths[:, i], minlength=r * c).astype(np.int64)
-            for i, (r, c) in enumerate(self._map_sizes())
-        ]
-        return self
-
-    def _loss_fn(self, data: torch.Tensor, sampler: _PairSampler | None):
-        model = self.module_
-
-        def loss_fn(x: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
-            del alpha  # no KL annealing in these models
-            return model(x)
-
-        return loss_fn
-
-    # ------------------------------------------------------------------ checkpoints
-    def _checkpoint_params(self) -> dict[str, Any]:
-        params = self.get_params(deep=False)
-        return {k: v for k, v in params.items()
-                if k not in ("verbose", "device", "checkpoint_every")}  # fmt: skip
-
-    def _save_checkpoint(self, ckpt: Path, state: PhaseState) -> None:
-        def extra(tmp: Path) -> None:
-            torch.save({"phase": state.to_dict()}, tmp / TRAINER_STATE)
-
-        config = {
-            "class": self._registry_name,
-            "params": self._checkpoint_params(),
-            "fitted": {"input_shape": list(self.module_.config.input_shape), "checkpoint": True,
-                       "config": self.module_.config.to_dict()},
-        }  # fmt: skip
-        io.save_state(ckpt, config, self.module_.state_dict(), extra=extra)
-
-    def _load_checkpoint(self, ckpt: Path, shape: tuple[int, ...]) -> PhaseState:
-        config, _, tensors = io.read_state(ckpt)
-        if config.get("params") != json.loads(json.dumps(self._checkpoint_params())):
-            raise ValueError(
-                f"{ckpt} holds a checkpoint of a {config.get('class')} with other settings "
-                f"({config.get('params')}); use another checkpoint_dir or the same settings"
-            )
-        if tuple(config["fitted"]["input_shape"]) != tuple(shape[1:]):
-            raise ValueError(f"{ckpt} was trained on samples of shape "
-                             f"{config['fitted']['input_shape']}, not {shape[1:]}")  # fmt: skip
-        self.module_.load_state_dict(tensors)
-        payload = torch.load(ckpt / TRAINER_STATE, weights_only=True)
-        logger.info("resuming from %s at step %s", ckpt, payload["phase"]["step"])
-        return PhaseState.from_dict(payload["phase"])
-
-    # ------------------------------------------------------------------ inference
-    @property
-    def n_levels_(self) -> int:
-        """M, the number of maps."""
-        check_is_fitted(self)
-        return self.module_.maps.n_maps
-
-    @property
-    def tree_(self) -> Tree:
-        """The learned hierarchy, recomputed from the codes (htvae.md §1.1): node 0 is the
-        virtual root; code k of level i has ``attrs == {"level": i, "code": k}``."""
-        check_is_fitted(self)
-        return self.module_.maps.tree()
-
-    def _paths(self, X: np.ndarray) -> np.ndarray:
-        parts = self._batched(X, lambda xb: self.module_.branch(xb).T.cpu().numpy())
-        return np.concatenate(parts).astype(np.int64)
-
-    def _check_level(self, level: int) -> int:
-        m = self.n_levels_
-        if not isinstance(level, int | np.integer) or not 1 <= level <= m:
-            raise ValueError(f"level must be an integer in 1..{m} (1 = finest map), got {level!r}")
-        return int(level)
-
-    def predict(self, X: Any, level: int = 1) -> np.ndarray:
-        """Code index of each sample on map ``level`` (1 = finest), from μ_0 (eq. 4). (N,)."""
-        level = self._check_level(level)
-        X = self._check_input(X, reset=False)
-        return self._paths(X)[:, level - 1].copy()
-
-    def predict_path(self, X: Any) -> np.ndarray:
-        """Codes at every level, finest first: (N, M); column i−1 is level i."""
-        check_is_fitted(self)
-        return self._paths(self._check_input(X, reset=False))
-
-    def predict_node(self, X: Any, level: int = 1) -> np.ndarray:
-        """Node ids in ``tree_`` of each sample's code on ``level``. (N,)."""
-        level = self._check_level(level)
-        return self.module_.maps.node_ids(level, self.predict(X, level=level))
-
-    def fit_predict(self, X: Any, y: Any = None, **kwargs: Any) -> np.ndarray:
-        return self.fit(X, y, **kwargs).labels_
-
-    def _encode(self, xb: torch.Tensor) -> torch.Tensor:
-        out = self.module_.encode(xb)
-        return out[0] if isinstance(out, tuple) else out
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Latent means μ_0 (HTVAE) or encodings z_e (SOM-VAE): (N, latent_dim)."""
-        check_is_fitted(self)
-        X = self._check_input(X, reset=False)
-        return np.concatenate(self._batched(X, lambda xb: self._encode(xb).cpu().numpy()))
-
-    def reconstruct(self, X: Any, level: int = 0) -> np.ndarray:
-        """g(μ_0) (``level=0``) or g(code of level i), without sampling: (N, *input_shape)."""
-        check_is_fitted(self)
-        if level != 0:
-            level = self._check_level(level)
-        X = self._check_input(X, reset=False)
-        model = self.module_
-
-        def fn(xb: torch.Tensor) -> np.ndarray:
-            z = self._encode(xb)
-            if level:
-                k = model.maps.discretise(z)[level - 1]
-                z = model.maps.codes(level)[k]
-            return model.decoder(z).cpu().numpy()
-
-        return np.concatenate(self._batched(X, fn))
-
-    def codes(self, level: int = 1) -> np.ndarray:
-        """The code vectors of map ``level``: (H, W, L)."""
-        level = self._check_level(level)
-        return self.module_.maps.maps[level - 1].detach().cpu().numpy().copy()
-
-    def decode_codes(self, level: int = 1) -> np.ndarray:
-        """Each code of map ``level`` decoded: (K, *input_shape), row-major over the grid."""
-        level = self._check_level(level)
-        with torch.inference_mode():
-            return self.module_.decode_codes(level).cpu().numpy()
-
-    def sample(
-        self,
-        n_samples: int = 1,
-        level: int | None = None,
-        code: int | None = None,
-        random_state: int | None = None,
-        **selectors: Any,
-    ) -> np.ndarray:
-        """Generate ``n_samples`` samples (N, *input_shape).
-
-        Args:
-            n_samples: how many.
-            level: the map to generate from (1 = finest; default 1).
-            code: a code index on that map; None picks codes with probability equal to their
-                share of the training assignments (htvae.md §6: the paper defines no code prior).
-            random_state: seed for the codes and the noise; None uses torch's global generator.
-        """
-        check_is_fitted(self)
-        if selectors:
-            raise TypeError(f"{type(self).__name__}.sample takes level= and code=, "
-                            f"not {sorted(selectors)}")  # fmt: skip
-        if not isinstance(n_samples, int | np.integer) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        level = self._check_level(1 if level is None else level)
-        n_codes = len(self.code_counts_[level - 1])
-        gen = None if random_state is None else torch.Generator().manual_seed(int(random_state))
-        if code is None:
-            weights = torch.as_tensor(self.code_counts_[level - 1], dtype=torch.float64)
-            codes = torch.multinomial(weights, int(n_samples), replacement=True, generator=gen)
-        else:
-            if not isinstance(code, int | np.integer) or not 0 <= code < n_codes:
-                raise ValueError(f"code must be an integer in 0..{n_codes - 1} on level {level}, "
-                                 f"got {code!r}")  # fmt: skip
-            codes = torch.full((int(n_samples),), int(code), dtype=torch.long)
-        self.module_.eval()
-        with torch.inference_mode():
-            return self.module_.sample_codes(level, codes, gen).cpu().numpy()
-
-    # ------------------------------------------------------------------ what the CLI calls
-    def evaluate(
-        self, X: Any, y: Any = None, true_tree: Tree | None = None, **options: Any
-    ) -> dict[str, float]:
-        """Metrics on (X, y) with assignments from μ_0 (htvae.md §7).
-
-        Returns purity, NMI, ACC (Hungarian and many-to-one) of the finest map, DP and LP of
-        ``tree_``, D_tree against ``true_tree`` (a Tree whose leaves are the class ids of y;
-        omitted without one), purity and NMI of each coarser level (``purity_level2``...), the
-        number of used finest codes and the reconstruction MSE of g(μ_0).
-        """
-        from dendrogen.metrics import evaluate as evaluate_labels
-        from dendrogen.metrics import nmi, purity
-
-        if options:
-            raise TypeError(f"unknown options {sorted(options)}; {type(self).__name__}.evaluate "
-                            f"takes true_tree=")  # fmt: skip
-        check_is_fitted(self)
-        X = self._check_input(X, reset=False)
-        paths = self._paths(X)
-        out: dict[str, float] = {"n_codes_used": float(len(np.unique(paths[:, 0])))}
-        if y is not None:
-            y = np.asarray(y)
-            if y.shape != (X.shape[0],):
-                raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-            nodes = self.module_.maps.node_ids(1, paths[:, 0])
-            metrics = evaluate_labels(
-                y, pred=paths[:, 0], tree=self.tree_, leaf_of_point=nodes, true_tree=true_tree
-            )
-            if true_tree is None:
-                metrics.pop("d_tree", None)  # against flat labels it is not the paper's D_tree
-            out |= metrics
-            for level in range(2, paths.shape[1] + 1):
-                out[f"purity_level{level}"] = purity(y, paths[:, level - 1])
-                out[f"nmi_level{level}"] = nmi(y, paths[:, level - 1])
-        recon = self.reconstruct(X)
-        out["mse"] = float(((recon - X) ** 2).mean())
-        return out
-
-    def plot(self, X: Any, y: Any = None, path: str | os.PathLike | None = None, **options: Any):
-        """Each map as a grid of decoded codes with the parent links between maps (paper fig. 1),
-        per-code sample counts and, with labels, majority labels. Returns the Figure."""
-        from dendrogen.plots.som import plot_maps
-
-        check_is_fitted(self)
-        X = self._check_input(X, reset=False)
-        fig = plot_maps(self, X, y, **options)
-        if path is not None:
-            from dendrogen.plots import save_figure
-
-            save_figure(fig, path)
-        return fig
-
-    # ------------------------------------------------------------------ save / load
-    def _state_config(self) -> dict[str, Any]:
-        return {
-            "config": self.module_.config.to_dict(),
-            "code_counts": [c.tolist() for c in self.code_counts_],
-            "n_iter": self.n_iter_,
-        }
-
-    def _state_tree(self) -> Tree | None:
-        return self.tree_  # informative; the tree is recomputed from the codes on load
-
-    def _restore(self, fitted: dict[str, Any], tree: Tree | None) -> None:
-        del tree
-        self.module_ = self._build_from_config(fitted["config"])
-        self.code_counts_ = [np.asarray(c, dtype=np.int64) for c in fitted["code_counts"]]
-        self.n_iter_ = int(fitted.get("n_iter", 0))
-        self.labels_ = None  # training labels are not saved
-        self.history_ = []
-
-    def _build_from_config(self, d: dict[str, Any]) -> torch.nn.Module:
-        raise NotImplementedError
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = True
-        return tags
 
 
 @register
-class HTVAE(_MapEstimator):
+class HTVAE(MapEstimator):
     """Hierarchical Topological VAE (Desticourt et al., CSCI 2022): a VAE whose latent space holds
     a stack of self-organising maps, each code the child of its nearest code on the next coarser
     map, trained jointly (htvae.md).
 
-    Inputs: vectors (N, D), sequences (N, C, T) or images (N, C, H, W), in [0, 1].
+    Inputs: vectors (N, D), sequences (N, C, T) or images (N, C, H, W), in [0, 1]
+    (any real values with ``output="linear"``).
 
     Args:
         map_sizes: (rows, cols) of each map, finest first, or a string "8x8,4x4,2x2".
@@ -448,6 +39,8 @@ class HTVAE(_MapEstimator):
         ml_level: the map (1 = finest) on which the must-link topological distance is taken.
         ml_batch_size: must-link pairs drawn per step.
         widths: the two conv widths of the htvae.md §4 networks.
+        output: "sigmoid" (paper: the decoder ends in a sigmoid, so X must lie in [0, 1]) or
+            "linear" (no output activation, for real-valued data such as z-scored signals).
         preset: "fast" (default), "paper" (20 epochs, Adam 5e-4, batch 32) or "tiny" (tests).
         epochs, batch_size, learning_rate: override the preset when not None.
         device: "cpu", "cuda" or "auto".
@@ -479,6 +72,7 @@ class HTVAE(_MapEstimator):
         ml_level: int = 1,
         ml_batch_size: int = 32,
         widths: tuple[int, int] = (32, 64),
+        output: str = "sigmoid",
         preset: str = "fast",
         epochs: int | None = None,
         batch_size: int | None = None,
@@ -501,6 +95,7 @@ class HTVAE(_MapEstimator):
         self.ml_level = ml_level
         self.ml_batch_size = ml_batch_size
         self.widths = widths
+        self.output = output
         self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
@@ -530,7 +125,7 @@ class HTVAE(_MapEstimator):
             input_shape=input_shape, latent_dim=self.latent_dim, map_sizes=self._map_sizes(),
             sigma_init=self.sigma_init, rho=self.rho, sigma_mode=self.sigma_mode,
             lambda_top=self.lambda_top, lambda_hier=self.lambda_hier, lambda_rec=self.lambda_rec,
-            kl_weight=self.kl_weight, widths=tuple(self.widths),
+            kl_weight=self.kl_weight, widths=tuple(self.widths), output=self.output,
         )  # fmt: skip
 
     def _build(self, input_shape: tuple[int, ...]) -> HTVAEModel:
@@ -546,7 +141,7 @@ class HTVAE(_MapEstimator):
         must_link: Any = None,
         checkpoint_dir: str | os.PathLike | None = None,
     ) -> HTVAE:
-        """Train on X (N, ...) in [0, 1], optionally with soft must-link constraints (eq. 10).
+        """Train on X (N, ...), optionally with soft must-link constraints (eq. 10).
 
         Args:
             X: training data.
@@ -558,7 +153,7 @@ class HTVAE(_MapEstimator):
         """
         return self._fit(X, y, must_link, checkpoint_dir)
 
-    def _constraints(self, y: Any, must_link: Any, n: int) -> _PairSampler | None:
+    def _constraints(self, y: Any, must_link: Any, n: int) -> PairSampler | None:
         if y is not None and must_link is not None:
             raise ValueError("give must-link constraints either as y (partial labels) or as "
                              "must_link pairs, not both")  # fmt: skip
@@ -574,7 +169,7 @@ class HTVAE(_MapEstimator):
                 row = int(np.flatnonzero(bad.any(axis=1))[0])
                 raise ValueError(f"must_link indices must be in 0..{n - 1} (training rows); row "
                                  f"{row} is {pairs[row].tolist()}")  # fmt: skip
-            return _PairSampler(self.ml_batch_size, pairs=pairs.astype(np.int64))
+            return PairSampler(self.ml_batch_size, pairs=pairs.astype(np.int64))
         if y is None:
             return None
         labels = np.asarray(y)
@@ -585,18 +180,21 @@ class HTVAE(_MapEstimator):
             if not np.issubdtype(labels.dtype, np.floating) or not np.all(
                 np.isfinite(labels) & (labels == np.round(labels))
             ):
-                raise ValueError("y must hold integer labels (-1 = unknown)")
+                raise ValueError(
+                    f"Unknown label type: y must hold integer labels (-1 = unknown), got dtype "
+                    f"{labels.dtype}"
+                )
         labels = labels.astype(np.int64)
         if (labels < -1).any():
             raise ValueError(f"y labels must be >= -1 (-1 = unknown), found {labels.min()}")
-        sampler = _PairSampler(self.ml_batch_size, labels=labels)
+        sampler = PairSampler(self.ml_batch_size, labels=labels)
         if sampler.n_labels == 0:
             warnings.warn("y links no pair of samples (no label >= 0 is shared); fitting "
                           "without must-link constraints", UserWarning, stacklevel=3)  # fmt: skip
             return None
         return sampler
 
-    def _loss_fn(self, data: torch.Tensor, sampler: _PairSampler | None):
+    def _loss_fn(self, data: torch.Tensor, sampler: PairSampler | None):
         model = self.module_
         if sampler is None or self.lambda_ml == 0:
             return super()._loss_fn(data, sampler)
@@ -614,82 +212,4 @@ class HTVAE(_MapEstimator):
         return loss_fn
 
 
-@register
-class SOMVAE(_MapEstimator):
-    """SOM-VAE baseline (Fortuin et al., ICLR 2019; htvae.md §9): a deterministic autoencoder with
-    one self-organising map of codes in its latent space, without the Markov terms.
-
-    Args:
-        map_size: (rows, cols) of the map.
-        latent_dim: L.
-        sigma_init: std of the truncated-normal code initialisation.
-        alpha: commitment weight; beta: SOM-neighbourhood weight.
-        widths, preset, epochs, batch_size, learning_rate, device, random_state, verbose,
-        checkpoint_every: as for :class:`HTVAE`.
-
-    ``tree_`` is flat (root → codes); ``sample(n, code=k)`` decodes code k (SOM-VAE codes are
-    points, so all n samples of one code are equal).
-    """
-
-    def __init__(
-        self,
-        map_size: tuple[int, int] = (8, 8),
-        latent_dim: int = 64,
-        sigma_init: float = 0.05,
-        alpha: float = 1.0,
-        beta: float = 0.9,
-        widths: tuple[int, int] = (32, 64),
-        preset: str = "fast",
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        learning_rate: float | None = None,
-        device: str = "cpu",
-        random_state: int | None = None,
-        verbose: bool = False,
-        checkpoint_every: float = 120.0,
-    ) -> None:
-        self.map_size = map_size
-        self.latent_dim = latent_dim
-        self.sigma_init = sigma_init
-        self.alpha = alpha
-        self.beta = beta
-        self.widths = widths
-        self.preset = preset
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_every = checkpoint_every
-
-    def _map_sizes(self) -> tuple[tuple[int, int], ...]:
-        size = self.map_size
-        if isinstance(size, str):
-            return parse_map_sizes(size)[:1]
-        return parse_map_sizes([size])
-
-    def _build(self, input_shape: tuple[int, ...]) -> SOMVAEModel:
-        return SOMVAEModel(SOMVAEConfig(
-            input_shape=input_shape, latent_dim=self.latent_dim, map_size=self._map_sizes()[0],
-            sigma_init=self.sigma_init, alpha=self.alpha, beta=self.beta,
-            widths=tuple(self.widths),
-        ))  # fmt: skip
-
-    def _build_from_config(self, d: dict[str, Any]) -> SOMVAEModel:
-        return SOMVAEModel(SOMVAEConfig(**d))
-
-    def fit(
-        self,
-        X: Any,
-        y: Any = None,
-        must_link: Any = None,
-        checkpoint_dir: str | os.PathLike | None = None,
-    ) -> SOMVAE:
-        """Train on X (N, ...) in [0, 1]; ``y`` is ignored; SOM-VAE takes no must-link pairs."""
-        if must_link is not None:
-            raise TypeError("SOMVAE takes no must-link constraints; use HTVAE")
-        return self._fit(X, None, None, checkpoint_dir)
-
-
-__all__ = ["HTVAE", "PRESETS", "SOMVAE"]
+__all__ = ["HTVAE"]

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from dendrogen.models.som import SOMStack, check_map_sizes, grid_distance
 from dendrogen.nn.gaussian import kl_std_normal
-from dendrogen.nn.som_nets import SOMDecoder, SOMEncoder
+from dendrogen.nn.som_nets import OUTPUTS, SOMDecoder, SOMEncoder
 
 SIGMA_MODES = ("isotropic", "per_dim")
 #: floor of the per-dimension code spread (htvae.md §1.2).
@@ -38,6 +38,7 @@ class HTVAEConfig:
         lambda_top, lambda_hier, lambda_rec: weights of eqs. 9, 7, 8.
         kl_weight: weight of KL(q(z|x) ‖ N(0, I)); 0 in the paper.
         widths: the two conv widths of the §4 networks.
+        output: decoder output, "sigmoid" (paper; data in [0, 1]) or "linear" (real data).
     """
 
     input_shape: tuple[int, ...]
@@ -51,11 +52,14 @@ class HTVAEConfig:
     lambda_rec: float = 1.0
     kl_weight: float = 0.0
     widths: tuple[int, int] = field(default=(32, 64))
+    output: str = "sigmoid"
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.map_sizes = check_map_sizes(self.map_sizes)
         self.widths = tuple(int(w) for w in self.widths)
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.sigma_mode not in SIGMA_MODES:
@@ -82,7 +86,9 @@ class HTVAEModel(nn.Module):
         self.config = config
         self.encoder = SOMEncoder(config.input_shape, config.latent_dim, config.widths)
         self.maps = SOMStack(config.map_sizes, config.latent_dim, config.sigma_init)
-        self.decoder = SOMDecoder(config.latent_dim, config.input_shape, config.widths)
+        self.decoder = SOMDecoder(
+            config.latent_dim, config.input_shape, config.widths, config.output
+        )
 
     # ------------------------------------------------------------------ inference
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from dendrogen.models.som import SOMStack, check_map_sizes
-from dendrogen.nn.som_nets import SOMDecoder, SOMEncoder
+from dendrogen.nn.som_nets import OUTPUTS, SOMDecoder, SOMEncoder
 
 
 @dataclass
@@ -33,6 +33,7 @@ class SOMVAEConfig:
     sigma_init: std of the truncated-normal code initialisation.
     alpha: commitment weight; beta: SOM weight.
     widths: the two conv widths of the htvae.md §4 networks.
+    output: decoder output, "sigmoid" (paper; data in [0, 1]) or "linear" (real data).
     """
 
     input_shape: tuple[int, ...]
@@ -42,11 +43,14 @@ class SOMVAEConfig:
     alpha: float = 1.0
     beta: float = 0.9
     widths: tuple[int, int] = field(default=(32, 64))
+    output: str = "sigmoid"
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
         self.map_size = check_map_sizes([self.map_size])[0]
         self.widths = tuple(int(w) for w in self.widths)
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.sigma_init <= 0:
@@ -68,7 +72,9 @@ class SOMVAEModel(nn.Module):
             config.input_shape, config.latent_dim, config.widths, variational=False
         )
         self.maps = SOMStack([config.map_size], config.latent_dim, config.sigma_init, "truncated")
-        self.decoder = SOMDecoder(config.latent_dim, config.input_shape, config.widths)
+        self.decoder = SOMDecoder(
+            config.latent_dim, config.input_shape, config.widths, config.output
+        )
 
     def encode(self, x: Tensor) -> Tensor:
         """z_e: (B, *input_shape) → (B, L)."""

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dendrogen.nn.layers import LEAKY_SLOPE, DenseBlock
+from dendrogen.nn.layers import LEAKY_SLOPE, DenseBlock, channels_last, channels_last_weights
 
 ARCHITECTURES = ("conv28", "conv8", "mlp", "resnet32", "resnet64", "conv1d")
 
@@ -72,10 +72,11 @@ class Conv28Encoder(_Encoder):
             _conv_block(16, 32, kernel_size=3, stride=2),
             nn.Flatten(),
         )
+        channels_last_weights(self.net)
         self.out_features = 32 * 2 * 2
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        return self.net(channels_last(x))
 
 
 class Conv28Decoder(nn.Module):
@@ -89,9 +90,10 @@ class Conv28Decoder(nn.Module):
             _deconv_block(16, 8, kernel_size=3, stride=2, padding=1, output_padding=1),
             nn.ConvTranspose2d(8, out_channels, 3, stride=2, padding=1, output_padding=1),
         )
+        channels_last_weights(self.net)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(self.dense(z).view(-1, 32, 3, 3))
+        return self.net(channels_last(self.dense(z).view(-1, 32, 3, 3)))
 
 
 class Conv8Encoder(_Encoder):
@@ -105,10 +107,11 @@ class Conv8Encoder(_Encoder):
             _conv_block(32, 32, kernel_size=3, stride=2, padding=1),
             nn.Flatten(),
         )
+        channels_last_weights(self.net)
         self.out_features = 32 * 2 * 2
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        return self.net(channels_last(x))
 
 
 class Conv8Decoder(nn.Module):
@@ -122,9 +125,10 @@ class Conv8Decoder(nn.Module):
             _deconv_block(32, 16, kernel_size=3, stride=2, padding=1, output_padding=1),
             nn.Conv2d(16, out_channels, 3, padding=1),
         )
+        channels_last_weights(self.net)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(self.dense(z).view(-1, 32, 2, 2))
+        return self.net(channels_last(self.dense(z).view(-1, 32, 2, 2)))
 
 
 # ---------------------------------------------------------------------------------------- vectors
@@ -198,11 +202,11 @@ class ResNetEncoder(_Encoder):
             if i < len(widths) - 1:
                 layers.append(nn.AvgPool2d(3, stride=2, padding=1))
         layers += [nn.BatchNorm2d(widths[-1]), nn.LeakyReLU(LEAKY_SLOPE), nn.Flatten()]
-        self.net = nn.Sequential(*layers)
+        self.net = channels_last_weights(nn.Sequential(*layers))
         self.out_features = widths[-1] * 16
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        return self.net(channels_last(x))
 
 
 class ResNetDecoder(nn.Module):
@@ -223,10 +227,10 @@ class ResNetDecoder(nn.Module):
             nn.LeakyReLU(LEAKY_SLOPE),
             nn.Conv2d(widths[-1], out_channels, 3, padding=1),
         ]
-        self.net = nn.Sequential(*layers)
+        self.net = channels_last_weights(nn.Sequential(*layers))
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(self.dense(z).view(-1, self.top, 4, 4))
+        return self.net(channels_last(self.dense(z).view(-1, self.top, 4, 4)))
 
 
 # ---------------------------------------------------------------------------------------- sequences

@@ -13,8 +13,8 @@ and bilinear upsampling in the decoder; the widths are a documented choice (``wi
 Pooling uses ``ceil_mode`` and the decoder upsamples to exact sizes, so any H, W, T works (odd ones
 included) and outputs always have the input's shape.
 
-The 2-D networks keep weights and activations channels-last: oneDNN then runs the convolutions
-without reordering, which made an HTVAE training step 1.7–2× faster on CPU (BENCHMARKS.md).
+The 2-D networks keep weights and activations channels-last (``dendrogen.nn.layers``), which made
+an HTVAE training step about 2× faster on CPU (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dendrogen.nn.layers import channels_last, channels_last_weights
 
 #: log σ² of the encoder is clamped to this range (htvae.md §4).
 LOGVAR_RANGE = (-10.0, 5.0)
@@ -66,7 +67,7 @@ class SOMEncoder(nn.Module):
                 nn.Flatten(),
             )
             n_features = w2 * _halve(_halve(h)) * _halve(_halve(w))
-            self.features.to(memory_format=torch.channels_last)
+            channels_last_weights(self.features)
         elif len(shape) == 2:
             c, t = shape
             self.features = nn.Sequential(
@@ -90,9 +91,7 @@ class SOMEncoder(nn.Module):
         self.logvar = nn.Linear(n_features, latent_dim) if variational else None
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        if x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        h = self.features(x)
+        h = self.features(channels_last(x))
         logvar = None if self.logvar is None else self.logvar(h).clamp(*LOGVAR_RANGE)
         return self.mu(h), logvar
 
@@ -114,17 +113,31 @@ class _Unflatten(nn.Unflatten):
     it need no reorder."""
 
     def forward(self, x: Tensor) -> Tensor:
-        x = super().forward(x)
-        return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+        return channels_last(super().forward(x))
+
+
+#: decoder output activations: the paper's sigmoid for data in [0, 1], or none for real data.
+OUTPUTS = ("sigmoid", "linear")
 
 
 class SOMDecoder(nn.Module):
-    """(B, L) → (B, *output_shape) in (0, 1) (sigmoid output); one decoder for every level."""
+    """(B, L) → (B, *output_shape); one decoder for every level.
+
+    ``output="sigmoid"`` (the paper) gives values in (0, 1); ``"linear"`` leaves them unbounded,
+    for real-valued data such as standardised signals (the loss is a squared error either way).
+    """
 
     def __init__(
-        self, latent_dim: int, output_shape: Sequence[int], widths: Sequence[int] = (32, 64)
+        self,
+        latent_dim: int,
+        output_shape: Sequence[int],
+        widths: Sequence[int] = (32, 64),
+        output: str = "sigmoid",
     ) -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        last = nn.Sigmoid() if output == "sigmoid" else nn.Identity()
         shape = tuple(int(s) for s in output_shape)
         w1, w2 = (int(w) for w in widths)
         if len(shape) == 3:
@@ -144,7 +157,7 @@ class SOMDecoder(nn.Module):
                 nn.Linear(4 * w1, 4 * w2),
                 nn.ReLU(),
                 nn.Linear(4 * w2, shape[0]),
-                nn.Sigmoid(),
+                last,
             )
             return
         else:
@@ -159,10 +172,10 @@ class SOMDecoder(nn.Module):
             nn.ReLU(),
             _Upsample(shape[1:]),
             conv(w1, c, k, padding=pad),
-            nn.Sigmoid(),
+            last,
         )
         if len(shape) == 3:
-            self.net.to(memory_format=torch.channels_last)
+            channels_last_weights(self.net)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)

@@ -188,7 +188,9 @@ class Trainer:
                     state.epoch_sums, state.epoch_count = {}, 0
                 bar.update(1)
                 if state.step % 10 == 0 or state.step == phase.steps:
-                    post = {"loss": f"{loss.item():.2f}", "kl_w": f"{alpha:.2f}"}
+                    post = {"loss": f"{loss.item():.2f}"}
+                    if phase.kl_start < 1 or phase.kl_increment > 0:  # annealed KL weight
+                        post["kl_w"] = f"{alpha:.2f}"
                     if describe is not None:
                         post["tree"] = describe()
                     bar.set_postfix(post, refresh=False)
