@@ -76,7 +76,14 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="append result rows here")
     parser.add_argument("--save", type=Path, default=None, help="save each model under this dir")
+    parser.add_argument(
+        "--summary", action="store_true",
+        help="only print mean ± std per model over the --json rows with these epochs and widths",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.summary:
+        summarise(args)
+        return
     torch.set_num_threads(args.threads)
 
     ds = get_dataset("fashion-mnist")
@@ -122,6 +129,31 @@ def main() -> None:
         print(f"| {NAMES[r['model']]} | {r['seed']} | {fmt(r['purity'], p['purity'])} | "
               f"{fmt(r['nmi'], p['nmi'])} | {fmt(r.get('d_tree'), p['d_tree'])} | "
               f"{r['wall_s'] / 60:.1f} min |")  # fmt: skip
+
+
+def summarise(args: argparse.Namespace) -> None:
+    """Mean ± std over seeds of the rows in ``--json`` that match ``--epochs`` and ``--widths``."""
+    if args.json is None or not args.json.exists():
+        raise SystemExit("--summary needs --json FILE with result rows")
+    rows = [json.loads(line) for line in args.json.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["epochs"] == args.epochs and r["widths"] == list(args.widths)]
+    print(f"{args.epochs} epochs, widths {list(args.widths)}: mean ± std over seeds")
+    print("| model | seeds | purity (paper) | NMI (paper) | D_tree (paper) | fit |")
+    print("|---|---|---|---|---|---|")
+    for name in PAPER:
+        mine = [r for r in rows if r["model"] == name]
+        if not mine:
+            continue
+        cells = []
+        for key in ("purity", "nmi", "d_tree"):
+            values = np.array([r[key] for r in mine if r.get(key) is not None])
+            paper = PAPER[name][key]
+            theirs = "N.A." if paper is None else f"{paper[0]:.2f}"
+            ours = f"{values.mean():.3f} ± {values.std():.3f}" if len(values) else "—"
+            cells.append(f"{ours} ({theirs})")
+        wall = np.mean([r["wall_s"] for r in mine]) / 60
+        seeds = ",".join(str(r["seed"]) for r in mine)
+        print(f"| {NAMES[name]} | {seeds} | {' | '.join(cells)} | {wall:.1f} min |")
 
 
 if __name__ == "__main__":
