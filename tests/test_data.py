@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import struct
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -329,6 +330,11 @@ def test_csv_with_nan_names_file_and_line(tmp_path):
     path.write_text("")
     with pytest.raises(DatasetFormatError, match="empty"):
         load_file(path)
+    path.write_text("a,b,label\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error alone, no numpy warning beside it
+        with pytest.raises(DatasetFormatError, match="no data rows"):
+            load_file(path)
 
 
 def test_bad_user_files(tmp_path):

@@ -96,3 +96,12 @@ def test_list():
     digits_line = next(line for line in result.output.splitlines() if line.startswith("digits"))
     mnist_line = next(line for line in result.output.splitlines() if line.startswith("mnist"))
     assert "bundled" in digits_line and "not found" in mnist_line
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    for command in ("data", "fit", "evaluate", "sample", "tree", "demo"):
+        assert command in result.output
+    data_help = runner.invoke(app, ["data", "--help"])
+    assert data_help.exit_code == 0 and "info" in data_help.output and "list" in data_help.output

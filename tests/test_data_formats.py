@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,30 @@ def test_idx_mismatched_counts(tmp_path):
         load_dataset("mnist", root=tmp_path)
 
 
+def test_idx_fashion_mnist_train_size_is_read_with_one_copy(tmp_path):
+    # The real train split's shape, independent of Debian's package: one uint8 buffer of the
+    # decompressed file plus the float32 result, far under 1 GB.
+    n = 60_000
+    folder = tmp_path / "fashion-mnist"
+    images = np.zeros((n, 28, 28), np.uint8)
+    images[::7, 3, 5] = 255
+    folder.mkdir()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(images), compresslevel=1)
+    )
+    write(folder / "train-labels-idx1-ubyte", idx_bytes(np.arange(n, dtype=np.uint8) % 10), True)
+    del images
+    tracemalloc.start()
+    try:
+        X, y = load_dataset("fashion-mnist", root=tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert X.shape == (n, 1, 28, 28) and X.dtype == np.float32 and y.dtype == np.int64
+    assert X[7, 0, 3, 5] == 1.0 and X[8, 0, 3, 5] == 0.0
+    assert peak < 1e9 and peak < X.nbytes + 1.5 * X.nbytes / 4, f"peak {peak / 1e6:.0f} MB"
+
+
 def test_idx_bad_labels(tmp_path):
     write(tmp_path / "train-images-idx3-ubyte", idx_bytes(np.zeros((2, 28, 28), np.uint8)), True)
     path = write(tmp_path / "train-labels-idx1-ubyte", idx_bytes(np.array([1, 12], np.uint8)), 1)
@@ -224,6 +249,25 @@ def test_cifar_missing_key_and_bad_shape(tmp_path):
         load_dataset("cifar100", "test", root=tmp_path)
 
 
+def test_cifar_mismatched_image_and_label_counts(tmp_path):
+    dump(tmp_path / "test_batch", {b"data": cifar_images(3), b"labels": [0, 1]})
+    with pytest.raises(DatasetFormatError, match="3 images but 2 'labels'") as info:
+        load_dataset("cifar10", "test", root=tmp_path)
+    assert str(tmp_path / "test_batch") in str(info.value)
+    dump(tmp_path / "test", {b"data": cifar_images(2), b"fine_labels": [0, 1],
+                             b"coarse_labels": [4]})  # fmt: skip
+    with pytest.raises(DatasetFormatError, match="2 images but 1 'coarse_labels'"):
+        load_dataset("cifar100", "test", root=tmp_path)
+
+
+def test_cifar_truncated_batch(tmp_path):
+    dump(tmp_path / "test_batch", {b"data": cifar_images(4), b"labels": [0, 1, 2, 3]})
+    data = (tmp_path / "test_batch").read_bytes()
+    (tmp_path / "test_batch").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetFormatError, match="CIFAR pickle"):
+        load_dataset("cifar10", "test", root=tmp_path)
+
+
 class _Evil:
     def __reduce__(self):
         return (print, ("pwned",))
@@ -257,6 +301,20 @@ def test_svhn_bad_mat(tmp_path):
     with pytest.raises(DatasetFormatError, match="missing variable 'y'"):
         load_dataset("svhn", "test", root=tmp_path)
     (tmp_path / "test_32x32.mat").write_bytes(b"garbage" * 30)
+    with pytest.raises(DatasetFormatError, match=r"test_32x32\.mat"):
+        load_dataset("svhn", "test", root=tmp_path)
+
+
+def test_svhn_mismatched_counts_labels_and_truncation(tmp_path):
+    path = tmp_path / "test_32x32.mat"
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, 3), np.uint8), "y": np.array([[1], [2]])})
+    with pytest.raises(DatasetFormatError, match="3 images but 2 labels"):
+        load_dataset("svhn", "test", root=tmp_path)
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[0], [2]])})
+    with pytest.raises(DatasetFormatError, match=r"integers 1\.\.10"):
+        load_dataset("svhn", "test", root=tmp_path)
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[1], [2]])})
+    path.write_bytes(path.read_bytes()[:-200])
     with pytest.raises(DatasetFormatError, match=r"test_32x32\.mat"):
         load_dataset("svhn", "test", root=tmp_path)
 

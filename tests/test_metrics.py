@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import deque
 
@@ -435,3 +437,10 @@ def test_d_tree_worked_values():
     # x0/x1 vs x3/x4: 3 vs 2 -> 1 (8 ordered -> 8); x2-x3: 0 vs 2 -> 4 (2 -> 8);
     # x2-x4: 2 vs 2 -> 0; x3-x4: 2 vs 0 -> 4 (2 -> 8). Total 60 / 25.
     assert d_tree(tree, leaf_of_point, WORKED_Y) == pytest.approx(60 / 25)
+
+
+# ---------------------------------------------------------------------------------- layering
+def test_metrics_and_tree_never_import_torch():
+    # conftest imports torch into this process, so the check runs in a fresh interpreter.
+    code = "import sys, dendrogen.metrics, dendrogen.tree; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

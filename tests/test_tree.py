@@ -233,6 +233,39 @@ def test_to_sklearn_shapes():
     assert sorted(children.ravel().tolist()) == list(range(2 * n - 2))
 
 
+def sklearn_linkage(children: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """The linkage matrix of scikit-learn's ``plot_dendrogram`` example, from children_."""
+    n = len(children) + 1
+    counts = np.zeros(len(children))
+    for i, merge in enumerate(children):
+        counts[i] = sum(1 if c < n else counts[c - n] for c in merge)
+    return np.column_stack([children, distances, counts]).astype(float)
+
+
+def point_clusters(tree: Tree, point_of_leaf: dict | None = None) -> set[frozenset]:
+    """Every node's set of points below it (leaf ids, or ``point_of_leaf[leaf]``)."""
+    name = (lambda v: v) if point_of_leaf is None else point_of_leaf.__getitem__
+    return {frozenset(name(leaf) for leaf in tree.leaves_under(v)) for v in tree.nodes}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_to_sklearn_matches_agglomerative_clustering_conventions(seed):
+    from sklearn.cluster import AgglomerativeClustering
+
+    # A Tree's children_ / distances_, read back as scikit-learn's are: the same hierarchy.
+    tree = random_tree(seed)
+    Z = sklearn_linkage(*tree.to_sklearn())
+    np.testing.assert_array_equal(Z, tree.to_linkage())
+    observation = dict(enumerate(tree.leaves))  # observation i of the arrays is leaves[i]
+    assert point_clusters(Tree.from_linkage(Z), observation) == point_clusters(tree)
+    # A fitted AgglomerativeClustering's arrays -> Tree -> arrays keeps every cluster.
+    X = np.random.default_rng(seed).normal(size=(15, 2))
+    model = AgglomerativeClustering(n_clusters=None, distance_threshold=0.0).fit(X)
+    fitted = Tree.from_linkage(sklearn_linkage(model.children_, model.distances_))
+    again = Tree.from_linkage(sklearn_linkage(*fitted.to_sklearn()))
+    assert point_clusters(again, dict(enumerate(fitted.leaves))) == point_clusters(fitted)
+
+
 def test_parent_array_copy_equality_and_format():
     tree = example()
     ids, parent = tree.to_parent_array()

@@ -7,6 +7,7 @@ Unlike the known data sets, user arrays need not lie in [0, 1] (only uint8 is re
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -108,10 +109,13 @@ def _load_csv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except ValueError:
         header = fields
     try:
-        data = np.loadtxt(
-            path, delimiter=",", skiprows=int(header is not None), ndmin=2, dtype=np.float64,
-            encoding="utf-8-sig",
-        )  # fmt: skip
+        with warnings.catch_warnings():
+            # A header without rows: reported below as an error, not as numpy's warning too.
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            data = np.loadtxt(
+                path, delimiter=",", skiprows=int(header is not None), ndmin=2,
+                dtype=np.float64, encoding="utf-8-sig",
+            )  # fmt: skip
     except ValueError as err:
         raise DatasetFormatError(path, f"not a numeric CSV ({err})") from err
     if data.size == 0:
