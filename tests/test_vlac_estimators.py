@@ -162,6 +162,54 @@ def test_plot_writes_a_figure(fitted, data, tmp_path):
     assert (tmp_path / "vlac.png").stat().st_size > 0 and fig is not None
 
 
+def test_plot_labels_components_with_their_majority_class(fitted, data, tmp_path):
+    from dendrogen.plots.vlac import component_classes
+
+    X, shape, _ = data
+    names = ["vertical", "horizontal", "square", "cross"]
+    pred = fitted.predict(X, layer=3)
+    expected = []
+    for k in range(3):  # brute force: the most frequent class among component k's samples
+        members = shape[pred == k]
+        expected.append(names[np.bincount(members).argmax()] if members.size else "–")
+    assert component_classes(fitted, X, shape, 3, names) == expected
+    # the command line's `tree` passes labels and class names: the figure takes both
+    fitted.plot(X, shape, path=tmp_path / "labelled.png", class_names=names)
+    assert (tmp_path / "labelled.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="y must have shape"):
+        fitted.plot(X, shape[:-1])
+
+
+def test_tree_command_draws_a_vlac_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from dendrogen.cli import app
+
+    runner = CliRunner()
+    common = ["--data", "digits", "--limit", "200"]
+    sets = ["K=[1,3]", "z_dims=[2,2]", "max_steps=10", "batch_size=32", "arch=mlp", "hidden=16"]
+    fit = runner.invoke(
+        app,
+        ["fit", "--model", "vlac", *common, "--out", str(tmp_path / "m")]
+        + [arg for s in sets for arg in ("--set", s)],
+    )
+    assert fit.exit_code == 0, fit.output
+    res = runner.invoke(
+        app, ["tree", str(tmp_path / "m"), *common, "--out", str(tmp_path / "t.png")]
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "t.png").stat().st_size > 0
+    out = str(tmp_path / "s.npy")
+    res = runner.invoke(
+        app,
+        ["sample", str(tmp_path / "m"), "--layer", "2", "--component", "1", "-n", "3", "-o", out],
+    )
+    assert res.exit_code == 0, res.output
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "m"), *common, "--layer", "2"])
+    assert res.exit_code == 0 and "acc_l2" in res.output, res.output
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [

@@ -15,7 +15,7 @@ from dendrogen.models.vlac import (
     gumbel_temperature,
     kl_weight,
 )
-from dendrogen.nn.gaussian import kl_std_normal
+from dendrogen.nn.gaussian import kl_normal, kl_std_normal
 from dendrogen.nn.ladder_nets import LadderNets
 
 SHAPES = {"conv28": (1, 28, 28), "conv8": (1, 8, 8), "conv32": (3, 32, 32), "mlp": (12,)}
@@ -76,6 +76,46 @@ def test_exact_enumeration_equals_a_loop_over_forced_components():
             total_w += w
     torch.testing.assert_close(total_w, torch.ones(4))
     torch.testing.assert_close(enumerated, looped, rtol=1e-5, atol=1e-4)
+
+
+def test_exact_elbo_is_the_weighted_loop_and_trains_every_parameter():
+    # eq. 9 with the expectations over y_1, y_3 taken exactly: Σ_k Π q(y_l = k_l) · branch score,
+    # where each branch's KL_y terms are those of its own lower components
+    model = tiny(K=(2, 1, 3), z_dims=(2, 2, 2), estimator="exact").eval()
+    x = torch.rand(4, 1, 8, 8)
+    terms = model.elbo_terms(x, beta=0.5)
+    # z is drawn per branch, so compare the pieces that do not depend on the draw: KL_y (the
+    # encoder's only) and the composition of the objective
+    looped_kl_y = torch.zeros(4)
+    for k1 in range(2):
+        for k3 in range(3):
+            f = model.infer(x, "sample", force=torch.tensor([[k1, k3]]).repeat(4, 1))
+            w = f["probs"][0][:, k1] * f["probs"][2][:, k3]
+            looped_kl_y += w * f["kl_y"]
+    torch.testing.assert_close(terms["kl_y"], looped_kl_y, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        terms["objective"], terms["rec"] - 0.5 * (terms["kl_z"] + terms["kl_y"])
+    )
+    model.train()
+    model.loss(x)["loss"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+    # the y heads learn through the branch weights Π q(y_l = k_l | x, y_<l)
+    assert model.nets.heads[0].y.weight.grad.abs().sum() > 0
+
+
+def test_soft_gumbel_uses_the_mixture_of_component_parameters(monkeypatch):
+    model = tiny(K=(1, 3), z_dims=(2, 2), hard=False)
+    soft = torch.tensor([[0.2, 0.3, 0.5]])
+    monkeypatch.setattr(
+        torch.nn.functional, "gumbel_softmax", lambda logits, tau, hard: soft.expand_as(logits)
+    )
+    x = torch.rand(2, 1, 8, 8)
+    r = model.infer(x, "sample", sample_z=False)
+    p_mu, p_var = model.prior_params(1)
+    kl_1 = kl_std_normal(r["mu"][0], r["var"][0])
+    kl_2 = kl_normal(r["mu"][1], r["var"][1], soft @ p_mu, soft @ p_var)
+    torch.testing.assert_close(r["kl_z"], kl_1 + kl_2)
 
 
 def test_all_K_one_is_a_vlae_objective():

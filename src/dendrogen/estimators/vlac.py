@@ -410,10 +410,17 @@ class _LadderEstimator(TransformerMixin, DeepEstimator):
 
     def plot(self, X: Any, y: Any = None, path: str | os.PathLike | None = None, **options: Any):
         """Component grids of every mixture layer (Fig. 3) and latent traversals of a few
-        samples of X in every layer (Fig. 2) in one figure; saved to ``path`` when given."""
+        samples of X in every layer (Fig. 2) in one figure; saved to ``path`` when given. With
+        labels ``y``, each component column is labelled with its majority class over X
+        (``class_names=`` names them). Other options: :func:`dendrogen.plots.vlac.plot_vlac`."""
         from dendrogen.plots.vlac import plot_vlac
 
-        return plot_vlac(self, X, path=path, **options)
+        check_is_fitted(self)
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape != (len(X),):
+                raise ValueError(f"y must have shape ({len(X)},), got {y.shape}")
+        return plot_vlac(self, X, y=y, path=path, **options)
 
     # ------------------------------------------------------------------ save / load
     def _state_config(self) -> dict[str, Any]:
