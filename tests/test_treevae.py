@@ -12,8 +12,9 @@ from sklearn.exceptions import NotFittedError
 
 import dendrogen
 from dendrogen import TreeVAE
-from dendrogen.models.treevae import TreeVAEConfig, TreeVAEModel, log_likelihood
+from dendrogen.models.treevae import TreeVAEConfig, TreeVAEModel, log_likelihood, make_schedule
 from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
+from dendrogen.models.treevae.likelihood import log_weights
 from dendrogen.tree import Tree
 
 TINY = dict(initial=30, subtree=15, intermediate=10, finetune=15)
@@ -118,6 +119,44 @@ def test_generation_shapes_and_leaf_conditioning():
     assert (leaves == target).all()
 
 
+@pytest.mark.parametrize(
+    ("shape", "arch", "likelihood"),
+    [((1, 28, 28), "conv28", "bernoulli"), ((1, 8, 8), "conv8", "bernoulli"),
+     ((30,), "mlp", "bernoulli"), ((3, 32, 32), "resnet32", "gaussian"),
+     ((3, 64, 64), "resnet64", "gaussian"), ((3, 50), "conv1d", "gaussian")],
+)  # fmt: skip
+def test_default_network_per_data_kind(shape, arch, likelihood):
+    model = grown_module(shape=shape, leaves=3, latent_dim=2, width=8, likelihood=likelihood)
+    assert model.arch == arch
+    x = torch.rand(4, *shape)
+    terms = model.loss(x, alpha=1.0)
+    assert torch.isfinite(terms["loss"])
+    terms["loss"].backward()
+    model.eval()
+    assert model.leaf_probabilities(x).shape == (4, 3)
+    assert model.generate(3)[0].shape == (3, *shape)
+    assert TreeVAE()._resolve_likelihood(x.numpy()) == likelihood
+
+
+def test_subtree_loss_runs_only_the_path_and_the_new_nodes():
+    model = grown_module(leaves=4, latent_dim=2, width=8)
+    leaf = model.tree.leaves[0]
+    left, right = model.split_leaf(leaf)
+    called: set[tuple[str, str]] = set()
+    for bank in ("decoders", "post_routers", "prior_routers", "heads", "transforms"):
+        for key, module in getattr(model, bank).items():
+            module.register_forward_hook(
+                lambda *_, bank=bank, key=key: called.add((bank, key))
+            )  # fmt: skip
+    model.subtree_loss(torch.rand(8, 1, 8, 8), leaf, alpha=1.0)
+    path = [str(n) for n in model.tree.path_from_root(leaf)]
+    new = [str(left), str(right)]
+    assert {k for b, k in called if b == "decoders"} == set(new)  # no frozen leaf is decoded
+    assert {k for b, k in called if b == "post_routers"} == set(path)
+    assert {k for b, k in called if b == "prior_routers"} == {str(leaf)}
+    assert {k for b, k in called if b == "heads"} == set(path + new)
+
+
 # ---------------------------------------------------------------------------------------- growth
 def _chain_tree() -> Tree:
     tree = Tree()
@@ -148,6 +187,23 @@ def test_smallest_leaf_to_prune():
     assignment = np.array([0] * 60 + [1] * 39 + [2] * 1)
     assert smallest_leaf_to_prune(tree, assignment, 0.02) == 2
     assert smallest_leaf_to_prune(tree, assignment, 0.005) is None
+
+
+def test_schedules_of_the_presets():
+    fast = make_schedule("fast").phase("subtree", 500, steps_per_epoch=10)
+    assert fast.steps == 500 and fast.alpha(0) == 0 and fast.alpha(250) == 1  # ramp in 1st half
+    assert fast.lr_factor(333) == 1 and fast.lr_factor(334) == pytest.approx(0.1)
+    paper = make_schedule("paper")
+    assert (paper.initial, paper.subtree, paper.intermediate, paper.finetune) == (150, 150, 80, 200)
+    sub = paper.phase("subtree", 150, steps_per_epoch=10)
+    assert sub.steps == 1500 and sub.alpha(10 * 149) == pytest.approx(0.149)  # restarts per phase
+    assert sub.lr_factor(999) == 1 and sub.lr_factor(1000) == pytest.approx(0.1)  # every 100
+    fine = paper.phase("finetune", 200, steps_per_epoch=10)
+    assert fine.alpha(10 * 99) == pytest.approx(0.99)  # kl_decay = max(0.01, 1/199)
+    assert fine.alpha(10 * 100) == 1.0
+    assert make_schedule("fast", {"initial": 7}).initial == 7
+    with pytest.raises(ValueError, match="unknown schedule"):
+        make_schedule("fast", {"epochs": 3})
 
 
 # ------------------------------------------------------------------------------------ likelihood
@@ -184,9 +240,34 @@ def test_log_likelihood_matches_quadrature():
     torch.manual_seed(1)
     estimate = float(log_likelihood(model, x, n_samples=20000))
     assert estimate == pytest.approx(exact, abs=0.02)
+    torch.manual_seed(2)  # the other valid form: paths sampled from the posterior routers
+    sampled = float(log_likelihood(model, x, n_samples=20000, paths="sample"))
+    assert sampled == pytest.approx(exact, abs=0.03)
     # a single sample is a stochastic lower bound: its mean stays below log p(x)
     k1 = log_likelihood(model, x.expand(4000, 2), n_samples=1).mean()
     assert float(k1) < exact
+
+
+def test_sampled_path_weights_average_to_the_elbo():
+    """E_q[log w] of one sampled path is the ELBO of eqs. 12-20, a check of both computations."""
+    model = grown_module(leaves=4, latent_dim=2, width=8)
+    model.prune_leaf(model.tree.leaves[-1])  # with a pass-through node
+    model.eval()
+    with torch.no_grad():  # move q away from the priors, so that every KL term matters
+        for router in model.post_routers.values():
+            router.out.bias.fill_(3.0)
+        for head in model.heads.values():
+            head.out.bias.add_(torch.randn_like(head.out.bias))
+    x = torch.rand(1, 1, 8, 8).expand(20000, 1, 8, 8)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        lw = log_weights(model, x, paths="sample").double()
+        t = {k: v.double() for k, v in model.elbo_terms(x).items()}
+    elbo = t["rec"] - t["kl_root"] - t["kl_nodes"] - t["kl_decisions"]
+    se = math.sqrt(lw.var() / len(lw) + elbo.var() / len(elbo))
+    assert abs(float(lw.mean() - elbo.mean())) < 5 * se, (lw.mean(), elbo.mean(), se)
+    with pytest.raises(ValueError, match="paths"):
+        log_weights(model, x[:2], paths="all")
 
 
 def test_log_likelihood_rises_with_k_and_is_chunked():
@@ -240,6 +321,7 @@ def test_save_load_identical_predictions(fitted, digits_small, tmp_path):
     assert isinstance(loaded, TreeVAE) and loaded.tree_ == fitted.tree_
     assert np.array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
     assert np.array_equal(loaded.transform(X[:10]), fitted.transform(X[:10]))
+    assert loaded.history_ == fitted.history_
 
 
 def test_save_load_after_pruning(digits_small, tmp_path):
@@ -250,6 +332,40 @@ def test_save_load_after_pruning(digits_small, tmp_path):
     loaded = dendrogen.load(m.save(tmp_path / "pruned"))
     assert any(len(loaded.tree_.children(n)) == 1 for n in loaded.tree_.nodes)
     assert np.array_equal(loaded.predict_proba(X), m.predict_proba(X))
+
+
+def test_pruning_removes_small_leaves_and_reloads(digits_small, tmp_path):
+    X, _ = digits_small
+    m = tiny_model(likelihood="gaussian", obs_var=0.25).fit(X)
+    assert m.module_.likelihood.obs_var == 0.25
+    before = m.n_leaves_
+    m.min_leaf_fraction = 0.2
+    m._prune(X)
+    m._finish_fit(X)
+    counts = np.bincount(m.labels_, minlength=m.n_leaves_)
+    assert (counts >= 0.2 * len(X)).all()
+    pruned = [h for h in m.history_ if h.get("event") == "prune"]
+    assert len(pruned) == before - m.n_leaves_
+    for node in m.tree_.nodes:  # routers only where a node has two children
+        kids = len(m.tree_.children(node))
+        assert (str(node) in m.module_.post_routers) == (kids == 2)
+        assert (str(node) in m.module_.prior_routers) == (kids == 2)
+    loaded = dendrogen.load(m.save(tmp_path / "pruned"))
+    assert np.array_equal(loaded.predict_proba(X), m.predict_proba(X))
+
+
+def test_growth_loop_trains_the_full_tree_every_third_split(digits_small):
+    X, _ = digits_small
+    X = np.concatenate([X, X[::-1]])  # 600 rows, so that several leaves hold a batch
+    schedule = dict(initial=60, subtree=20, intermediate=10, finetune=10)
+    m = tiny_model(max_leaves=6, max_depth=3, schedule=schedule).fit(X)
+    events = [h for h in m.history_ if "event" in h]
+    splits = [h["g"] for h in events if h["event"] == "split"]
+    assert splits == list(range(len(splits))) and len(splits) >= 4
+    assert any(h["event"] == "stop" for h in events)
+    intermediate = [h for h in m.history_ if h.get("phase") == "intermediate" and h["step"] == 10]
+    assert len(intermediate) == len([g for g in range(1, len(splits)) if g % 3 == 0])
+    assert [h["phase"] for h in m.history_ if "phase" in h][-1] == "finetune"
 
 
 def test_interrupted_fit_resumes_to_the_same_model(digits_small, tmp_path, monkeypatch):
@@ -305,12 +421,33 @@ def test_predict_errors(fitted, digits_small):
         fitted.predict(np.zeros((4, 2, 8, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="leaf"):
         fitted.sample(2, leaf=99)
+    assert fitted.likelihood_ == "bernoulli"
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fitted.predict(X[:10] * 3)
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.predict_proba(np.full((2, 1, 8, 8), np.nan, dtype=np.float32))
+
+
+def test_sample_per_leaf_and_pictures(fitted, digits_small):
+    from dendrogen.plots.tree import plot_samples_per_leaf, plot_tree
+
+    X, y = digits_small
+    per_leaf = fitted.sample_per_leaf(3)
+    assert sorted(per_leaf) == list(range(fitted.n_leaves_))
+    assert all(v.shape == (3, 1, 8, 8) for v in per_leaf.values())
+    fig = plot_samples_per_leaf(fitted, 3, samples=per_leaf)
+    assert len(fig.axes) == fitted.n_leaves_
+    fig = plot_tree(fitted, X[:100], y[:100], n_examples=4, n_generated=4)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any(t.startswith("100\n") for t in texts)  # the root holds every sample
+    assert len(fig.axes) == 1 + 2 * fitted.n_leaves_  # tree, data and generations per leaf
 
 
 @pytest.mark.parametrize(
     ("params", "match"),
     [({"max_leaves": 1}, "max_leaves"), ({"max_leaves": 9, "max_depth": 3}, "cannot be reached"),
-     ({"likelihood": "poisson"}, "likelihood"), ({"preset": "slow"}, "preset")],
+     ({"likelihood": "poisson"}, "likelihood"), ({"preset": "slow"}, "preset"),
+     ({"obs_var": 0.0}, "obs_var")],
 )  # fmt: skip
 def test_bad_parameters(digits_small, params, match):
     X, _ = digits_small

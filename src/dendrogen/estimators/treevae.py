@@ -51,8 +51,9 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         width: width of the bottom-up MLPs, routers and transformations.
         arch: encoder/decoder family, "auto" by input shape (conv28, conv8, mlp, resnet32,
             resnet64, conv1d).
-        likelihood: "bernoulli" (data in [0, 1]), "gaussian", or "auto" (Gaussian for RGB images,
-            else Bernoulli when the data lie in [0, 1]).
+        likelihood: "bernoulli" (data in [0, 1]), "gaussian", or "auto" (Gaussian for RGB images
+            and sequences (N, C, T), else Bernoulli when the data lie in [0, 1]).
+        obs_var: the fixed variance of the Gaussian likelihood (½: −log p = Σ(x − μ)² + const).
         batch_size: rows per optimizer step (256 in the paper).
         min_leaf_fraction: pruning removes leaves holding less than this fraction of the data.
         max_growth_iterations: at most this many splits are attempted.
@@ -76,6 +77,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         width: int = 128,
         arch: str = "auto",
         likelihood: str = "auto",
+        obs_var: float = 0.5,
         batch_size: int = 256,
         min_leaf_fraction: float = 0.01,
         max_growth_iterations: int = 150,
@@ -92,6 +94,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         self.width = width
         self.arch = arch
         self.likelihood = likelihood
+        self.obs_var = obs_var
         self.batch_size = batch_size
         self.min_leaf_fraction = min_leaf_fraction
         self.max_growth_iterations = max_growth_iterations
@@ -107,7 +110,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
     def _resolve_likelihood(self, X: np.ndarray) -> str:
         if self.likelihood != "auto":
             return self.likelihood
-        if X.ndim == 4 and X.shape[1] == 3:
+        if (X.ndim == 4 and X.shape[1] == 3) or X.ndim == 3:  # RGB images, sequences (N, C, T)
             return "gaussian"
         return "bernoulli" if X.min() >= 0 and X.max() <= 1 else "gaussian"
 
@@ -126,6 +129,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         if self.likelihood not in ("auto", "bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'auto', 'bernoulli' or 'gaussian', "
                              f"not {self.likelihood!r}")  # fmt: skip
+        if not isinstance(self.obs_var, int | float | np.number) or not self.obs_var > 0:
+            raise ValueError(f"obs_var must be a positive number, got {self.obs_var!r}")
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -145,7 +150,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         schedule = make_schedule(self.preset, self.schedule)
         config = TreeVAEConfig(
             input_shape=X.shape[1:], arch=self.arch, latent_dim=self.latent_dim, width=self.width,
-            max_depth=self.max_depth, likelihood=self.likelihood_,
+            max_depth=self.max_depth, likelihood=self.likelihood_, obs_var=float(self.obs_var),
         )  # fmt: skip
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
         with seeded(self.random_state):
@@ -176,9 +181,22 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             nonlocal phase_state
             if length <= 0:
                 return
-            phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]))
+            per_epoch = trainer.steps_per_epoch(rows.shape[0])
+            phase = schedule.phase(name, length, per_epoch)
             resume = phase_state if phase_state is not None and phase_state.phase == name else None
             phase_state = None
+            # The progress bar shows the epoch (of this phase's rows) and the number of leaves.
+            done = {"steps": resume.step if resume is not None else 0}
+            n_epochs = -(-phase.steps // per_epoch)
+
+            def counted(x: torch.Tensor, alpha: float) -> dict:
+                done["steps"] += 1
+                return loss_fn(x, alpha)
+
+            def describe() -> str:
+                epoch = max(1, -(-done["steps"] // per_epoch))
+                return f"{len(model.tree.leaves)} leaves, epoch {epoch}/{n_epochs}"
+
             saver = None
             if ckpt is not None:
 
@@ -186,9 +204,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
                     self._save_checkpoint(ckpt, cursor, subset, state)
 
             self.history_.extend(trainer.run(
-                phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
-                describe=lambda: f"{len(model.tree.leaves)} leaves",
-                phase_index=cursor["phases_run"],
+                phase, model, params, counted, rows, resume=resume, on_checkpoint=saver,
+                describe=describe, phase_index=cursor["phases_run"],
             ))  # fmt: skip
             cursor["phases_run"] += 1
 
@@ -431,15 +448,18 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         """Mean ELBO per sample (nats; higher is better)."""
         return float(self.elbo_terms(X)["elbo"].mean())
 
-    def log_likelihood(self, X: Any, n_samples: int = 1000, max_rows: int = 16384) -> np.ndarray:
-        """Importance-weighted estimate of log p(x) per sample (N,), with ``n_samples`` samples."""
+    def log_likelihood(
+        self, X: Any, n_samples: int = 1000, max_rows: int = 16384, paths: str = "sum"
+    ) -> np.ndarray:
+        """Importance-weighted estimate of log p(x) per sample (N,), with ``n_samples`` samples;
+        ``paths`` "sum" (exact sum over leaves) or "sample" (paths drawn from the routers)."""
         X = self._validate(X, reset=False)
         model = self.module_
         out = []
         with torch.inference_mode(), fixed_noise(self.random_state):
             for start in range(0, X.shape[0], 256):
                 xb = torch.from_numpy(X[start : start + 256]).to(self.device_)
-                out.append(log_likelihood(model, xb, n_samples, max_rows).cpu().numpy())
+                out.append(log_likelihood(model, xb, n_samples, max_rows, paths).cpu().numpy())
         return np.concatenate(out)
 
     def evaluate(
@@ -479,7 +499,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
 
     # ------------------------------------------------------------------ save / load
     def _state_config(self) -> dict[str, Any]:
-        return {"likelihood": self.likelihood_, "config": self.module_.config.to_dict()}
+        return {"likelihood": self.likelihood_, "config": self.module_.config.to_dict(),
+                "history": self.history_}  # fmt: skip
 
     def _state_tree(self) -> Tree | None:
         return self.tree_
@@ -494,4 +515,4 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         self.leaves_ = list(tree.leaves)
         self.n_leaves_ = len(self.leaves_)
         self.children_, self.distances_ = tree.to_sklearn()
-        self.history_ = []
+        self.history_ = list(fitted.get("history", []))

@@ -1,6 +1,6 @@
 """The learned tree drawn as in TreeVAE's figures 1 and 4: nodes with their sample counts and
 majority labels, and under each leaf a few training samples assigned to it (top) and a few
-generated from it (bottom)."""
+generated from it (bottom); and a grid of generations per leaf."""
 
 from __future__ import annotations
 
@@ -107,6 +107,31 @@ def plot_tree(
         show_samples(gen_ax, model.sample(n_generated, leaf=col), ncol=_ncol(n_generated))
     fig.text(0.005, 0.31, "data", rotation=90, va="center", fontsize=9)
     fig.text(0.005, 0.11, "generated", rotation=90, va="center", fontsize=9)
+    return fig
+
+
+def plot_samples_per_leaf(
+    model: Any, n_samples: int = 8, samples: dict[int, np.ndarray] | None = None
+) -> Figure:
+    """A grid of generations per leaf: one row per leaf (cluster label order), ``n_samples``
+    generations in each, labelled with the leaf's cluster label and node id.
+
+    Args:
+        model: a fitted :class:`dendrogen.TreeVAE`.
+        n_samples: generations per leaf.
+        samples: ``model.sample_per_leaf(n_samples)`` if already drawn.
+    """
+    if samples is None:
+        samples = model.sample_per_leaf(n_samples)
+    labels = sorted(samples)
+    fig, axes = plt.subplots(
+        len(labels), 1, figsize=(max(4.0, 0.8 * n_samples), 0.9 * len(labels) + 0.4), squeeze=False
+    )
+    for ax, label in zip(axes[:, 0], labels, strict=True):
+        show_samples(ax, samples[label], ncol=len(samples[label]))
+        ax.set_ylabel(f"leaf {label}\n(node {model.leaves_[label]})", fontsize=8, rotation=0,
+                      ha="right", va="center")  # fmt: skip
+    fig.suptitle(f"{n_samples} generations per leaf", fontsize=9)
     return fig
 
 

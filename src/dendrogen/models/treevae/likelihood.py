@@ -8,6 +8,10 @@ q at every node, and
 where p includes the prior routing decisions and q only the latent factors. This is a true
 importance-weighted bound (not the log-mean-exp of ELBOs the reference code computes); its
 expectation rises towards log p(x) as K grows.
+
+``paths="sample"`` gives the other valid form: one path per sample drawn from the posterior
+routers, the ratio including the decision factors p(c | z_parent) / q(c | x). Its log-weights
+average to the ELBO at K = 1; both forms converge to log p(x).
 """
 
 from __future__ import annotations
@@ -21,8 +25,15 @@ from dendrogen.models.treevae.model import EPS, TreeVAEModel
 from dendrogen.nn.gaussian import log_normal
 
 
-def log_weights(model: TreeVAEModel, x: Tensor) -> Tensor:
-    """One importance weight per row: log w, (B,). ``x`` may repeat each point K times."""
+def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
+    """One importance weight per row: log w, (B,). ``x`` may repeat each point K times.
+
+    ``paths``: "sum" (exact sum over the leaves) or "sample" (one path sampled from q).
+    """
+    if paths == "sample":
+        return _log_weights_sampled_path(model, x)
+    if paths != "sum":
+        raise ValueError(f"paths must be 'sum' or 'sample', not {paths!r}")
     tree = model.tree
     d = model.bottom_up_pass(x)
     td = model.top_down(d, sample=True)
@@ -50,14 +61,60 @@ def log_weights(model: TreeVAEModel, x: Tensor) -> Tensor:
     return torch.logsumexp(torch.stack(per_leaf, dim=1), dim=1)
 
 
+def _log_weights_sampled_path(model: TreeVAEModel, x: Tensor) -> Tensor:
+    """log w for one path per row sampled from the posterior routers (metrics.md §7), (B,).
+
+    Every row's z's are drawn top-down from q at every node (a row only uses those on its path,
+    which are then distributed as q along that path); the decisions are drawn from r_q.
+    """
+    tree = model.tree
+    d = model.bottom_up_pass(x)
+    td = model.top_down(d, sample=True)
+    root = tree.root
+    z0 = td.z[root]
+    log_w = log_normal(z0, torch.zeros_like(z0), torch.ones_like(z0)) - log_normal(
+        z0, td.mu_q[root], td.var_q[root]
+    )
+    on_path = {root: torch.ones_like(log_w, dtype=torch.bool)}
+    go_left = {n: torch.bernoulli(q).bool() for n, q in td.q_left.items()}
+    for node in tree.bfs():
+        if node == root:
+            continue
+        parent = tree.parent(node)
+        z = td.z[node]
+        term = log_normal(z, td.mu_p[node], td.var_p[node]) - log_normal(
+            z, td.mu_q[node], td.var_q[node]
+        )
+        if parent in go_left:  # a binary parent: this child is reached by one decision
+            left = tree.children(parent)[0] == node
+            took = go_left[parent] if left else ~go_left[parent]
+            q, p = td.q_left[parent], td.p_left[parent]
+            term = term + torch.log((p if left else 1 - p) + EPS)
+            term = term - torch.log((q if left else 1 - q) + EPS)
+            on_path[node] = on_path[parent] & took
+        else:  # pass-through: decision factors of 1
+            on_path[node] = on_path[parent]
+        log_w = log_w + torch.where(on_path[node], term, torch.zeros_like(term))
+    for leaf in tree.leaves:
+        rows = on_path[leaf]
+        if rows.any():
+            out = model.decode(td.z[leaf][rows], leaf)
+            log_w[rows] = log_w[rows] + model.likelihood.log_prob(out, x[rows])
+    return log_w
+
+
 @torch.no_grad()
 def log_likelihood(
-    model: TreeVAEModel, x: Tensor, n_samples: int = 1000, max_rows: int = 16384
+    model: TreeVAEModel,
+    x: Tensor,
+    n_samples: int = 1000,
+    max_rows: int = 16384,
+    paths: str = "sum",
 ) -> Tensor:
     """log p(x) estimated with ``n_samples`` importance samples, per point: (B,) float64.
 
     Rows (points × samples) are processed ``max_rows`` at a time, so memory stays bounded
-    whatever K is; the log-sum-exp is accumulated in float64.
+    whatever K is; the log-sum-exp is accumulated in float64. ``paths``: see :func:`log_weights`.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
@@ -70,7 +127,7 @@ def log_likelihood(
             for start in range(0, x.shape[0], per_pass):
                 xb = x[start : start + per_pass]
                 rep = xb.repeat_interleave(n_samples, dim=0)
-                lw = log_weights(model, rep).double().view(xb.shape[0], n_samples)
+                lw = log_weights(model, rep, paths).double().view(xb.shape[0], n_samples)
                 out.append(torch.logsumexp(lw, dim=1) - math.log(n_samples))
         else:  # K larger than one pass: one point at a time, K in chunks
             for i in range(x.shape[0]):
@@ -78,7 +135,7 @@ def log_likelihood(
                 for start in range(0, n_samples, max_rows):
                     k = min(max_rows, n_samples - start)
                     rep = x[i : i + 1].expand(k, *x.shape[1:])
-                    parts.append(log_weights(model, rep).double())
+                    parts.append(log_weights(model, rep, paths).double())
                 lw = torch.cat(parts)
                 out.append((torch.logsumexp(lw, dim=0) - math.log(n_samples)).view(1))
         return torch.cat(out)
