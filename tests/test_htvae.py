@@ -115,6 +115,103 @@ def test_loss_terms_finite_and_gradients_reach_all_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+def _reference_terms(model: HTVAEModel, x: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """Eqs. 4–9 one sample and one map at a time, with loops over grid cells (htvae.md §1–2);
+    draws the noise in the order of :meth:`HTVAEModel.forward`."""
+    cfg = model.config
+    n_maps, (b, latent) = len(cfg.map_sizes), (x.shape[0], cfg.latent_dim)
+    torch.manual_seed(seed)
+    eps0 = torch.randn(b, latent)
+    eps = torch.randn(n_maps, b, latent)
+    mu0, logvar0 = model.encode(x)
+    rec = hier = top = 0.0
+    for s in range(b):
+        z_prev = mu0[s] + torch.exp(0.5 * logvar0[s]) * eps0[s]
+        rec = rec + ((model.decoder(z_prev[None])[0] - x[s]) ** 2).sum()
+        target = z_prev  # eq. 4: level 1 from z_0, level i >= 2 from the code chosen below
+        for i, (rows, cols) in enumerate(cfg.map_sizes):
+            grid = model.maps.maps[i]
+            best = min(((r, c) for r in range(rows) for c in range(cols)),
+                       key=lambda rc: float(((target - grid[rc]) ** 2).sum().detach()))  # fmt: skip
+            mu = grid[best]
+            nbs = [grid[r, c] for r, c in ((best[0] - 1, best[1]), (best[0] + 1, best[1]),
+                                           (best[0], best[1] - 1), (best[0], best[1] + 1))
+                   if 0 <= r < rows and 0 <= c < cols]  # fmt: skip
+            d2 = torch.stack([((mu - e) ** 2).sum() for e in nbs])
+            if cfg.sigma_mode == "isotropic":
+                sigma = d2.min().detach() / cfg.rho  # eq. 5 at the code, squared distance as std
+            else:
+                sigma = ((mu - nbs[int(d2.argmin())]) ** 2 / cfg.rho).clamp_min(1e-6).detach()
+            z = mu + sigma * eps[i, s]
+            top = top + d2.sum()  # eq. 9
+            hier = hier + ((z - z_prev) ** 2).sum()  # eq. 7
+            rec = rec + ((model.decoder(z[None])[0] - x[s]) ** 2).sum()  # eq. 8
+            z_prev, target = z, mu
+    rec, hier, top = rec / b, hier / b, top / b
+    loss = cfg.lambda_top * top + cfg.lambda_hier * hier + cfg.lambda_rec * rec
+    return {"loss": loss, "rec": rec, "hier": hier, "top": top}
+
+
+@pytest.mark.parametrize("sigma_mode", ["isotropic", "per_dim"])
+def test_loss_terms_match_per_sample_reference(sigma_mode):
+    """The vectorised forward pass equals eqs. 4–9 written out with loops, in value and in the
+    gradient it sends to every parameter."""
+    torch.manual_seed(0)
+    cfg = HTVAEConfig(input_shape=(7,), latent_dim=3, map_sizes=((3, 3), (2, 2), (1, 2)),
+                      sigma_init=0.7, rho=2.0, sigma_mode=sigma_mode, lambda_top=0.5,
+                      lambda_hier=2.0, lambda_rec=1.5)  # fmt: skip
+    model = HTVAEModel(cfg)
+    x = torch.rand(6, 7)
+    torch.manual_seed(1)
+    terms = model(x)
+    ref = _reference_terms(model, x, seed=1)
+    for key in ("loss", "rec", "hier", "top"):
+        assert torch.isclose(terms[key], ref[key], rtol=1e-5), (key, terms[key], ref[key])
+    params = list(model.parameters())
+    torch.manual_seed(1)
+    got = torch.autograd.grad(model(x)["loss"], params)
+    want = torch.autograd.grad(_reference_terms(model, x, seed=1)["loss"], params)
+    for g, w in zip(got, want, strict=True):
+        assert torch.allclose(g, w, rtol=1e-4, atol=1e-6)
+
+
+def test_top_loss_pulls_winner_and_neighbours():
+    """L_top (eq. 9) has no stop-gradient: the winner and each of its grid neighbours move."""
+    cfg = HTVAEConfig(input_shape=(4,), latent_dim=2, map_sizes=((1, 3), (1, 2)),
+                      lambda_hier=0.0, lambda_rec=0.0)  # fmt: skip
+    model = HTVAEModel(cfg)
+    with torch.no_grad():
+        model.maps.maps[0].copy_(torch.tensor([[[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]]]))
+        model.maps.maps[1].copy_(torch.tensor([[[0.0, 0.0], [3.0, 0.0]]]))
+    table = model.maps.flat()
+    rows = torch.tensor([1])  # the middle code of S_1: neighbours 0 and 2
+    _, d2, mask = model.spread(table[rows], rows, table)
+    top = d2.masked_fill(~mask, 0.0).sum()
+    assert top.item() == pytest.approx(1.0 + 4.0)
+    grad = torch.autograd.grad(top, model.maps.maps[0])[0][0]
+    assert torch.allclose(grad, torch.tensor([[-2.0, 0.0], [-2.0, 0.0], [4.0, 0.0]]))
+
+
+def test_must_link_term_eq10_at_any_level():
+    """L_ml = d_i(k^a_i, k^b_i)·‖z^a_0 − z^b_0‖² with Manhattan distance on the grid of S_i."""
+    torch.manual_seed(0)
+    cfg = HTVAEConfig(input_shape=(5,), latent_dim=3, map_sizes=((3, 3), (2, 2)), sigma_init=1.0)
+    model = HTVAEModel(cfg)
+    xa, xb = torch.rand(8, 5), torch.rand(8, 5)
+    for level, cols in ((1, 3), (2, 2)):
+        torch.manual_seed(2)
+        got = model.must_link(xa, xb, level=level)
+        torch.manual_seed(2)
+        mu0, logvar0 = model.encode(torch.cat([xa, xb]))
+        z0 = mu0 + torch.exp(0.5 * logvar0) * torch.randn(16, 3)
+        k = model.maps.discretise(z0)[level - 1]
+        want = 0.0
+        for p in range(8):
+            (ra, ca), (rb, cb) = divmod(int(k[p]), cols), divmod(int(k[8 + p]), cols)
+            want = want + (abs(ra - rb) + abs(ca - cb)) * ((z0[p] - z0[8 + p]) ** 2).sum()
+        assert torch.isclose(got, want / 8, rtol=1e-5), level
+
+
 def test_argmin_cuts_encoder_from_level_reconstructions():
     """L_rec at levels ≥ 1 trains decoder and codes, not the encoder (htvae.md §2 table)."""
     torch.manual_seed(0)
@@ -163,6 +260,44 @@ def test_tree_and_evaluate(hier, fitted):
     assert out["purity"] == pytest.approx(out["lp"])
     assert out["d_tree"] < 2.0  # a random tree of this shape scores ≈ 3
     assert "d_tree" not in fitted.evaluate(hier.X, hier.y)
+
+
+def test_evaluate_d_tree_keeps_single_child_codes(fitted):
+    """D_tree of htvae.md §7 counts every edge of ``tree_`` (S_1 codes at depth M), even below a
+    coarse code with a single child, which TreeVAE's contraction of pass-through nodes would
+    drop. Codes and encodings are placed by hand: coarse code 3 has one child, fine code 15."""
+    import copy
+
+    from dendrogen.metrics import d_tree
+
+    model = copy.deepcopy(fitted)
+    net = model.module_
+    centres = torch.tensor([[2.0, 2.0], [12.0, 2.0], [2.0, 12.0], [12.0, 12.0]])
+    spots = torch.tensor([[0.0, 0.0], [1.5, 0.0], [0.0, 1.5], [-1.5, 0.0], [0.0, -1.5]])
+    group = [0] * 5 + [1] * 5 + [2] * 5 + [3]
+    fine = torch.zeros(16, 8)
+    fine[:, :2] = centres[group] + spots[[0, 1, 2, 3, 4] * 3 + [0]]
+    with torch.no_grad():
+        net.maps.maps[0].copy_(fine.view(4, 4, 8))
+        net.maps.maps[1].zero_()
+        net.maps.maps[1].view(4, 8)[:, :2] = centres
+    net.encode = lambda x: (20.0 * x[:, :8], None)  # the first 8 inputs are the encoding / 20
+    rng = np.random.default_rng(0)
+    code = np.arange(160) % 16
+    X = np.zeros((160, 64), dtype=np.float32)
+    X[:, :8] = fine[code].numpy() / 20.0 + rng.uniform(0, 1e-3, (160, 8))
+    y = rng.integers(0, 9, 160)
+    tree = model.tree_
+    assert len(tree.children(int(net.maps.node_ids(2, np.array([3]))[0]))) == 1
+    assert np.array_equal(model.predict(X), code)
+    nodes = model.predict_node(X)
+    truth = make_hierarchical(n_samples=9, n_coarse=3, n_fine=3).hierarchy
+    d_s = np.array([[tree.distance(int(a), int(b)) for b in nodes] for a in nodes])
+    d_h = np.array([[truth.distance(int(a), int(b)) for b in y] for a in y])
+    brute = ((d_s - d_h) ** 2).mean()
+    got = model.evaluate(X, y, true_tree=truth)["d_tree"]
+    assert got == pytest.approx(brute, rel=1e-12)
+    assert got != pytest.approx(d_tree(tree, nodes, y, truth, contract_unary=True))
 
 
 def test_sample_from_codes_and_levels(fitted):
@@ -356,3 +491,53 @@ def test_plot_maps_and_density(tmp_path, hier, fitted):
     assert len(fig.axes) >= 16 + 4  # one cell per code
     assert len(fig.artists) == 16  # one parent link per finest code
     assert len(plot_class_density(fitted, hier.X, hier.y).axes) == 2
+
+
+def test_cli_sample_code_and_tree(tmp_path):
+    """`dendrogen fit/evaluate/sample --level --code/tree` for HTVAE (the maps picture)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from dendrogen.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "ht"
+
+    def invoke(*args: str):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result
+
+    invoke("fit", "--model", "htvae", "--data", "digits", "--limit", "200", "--preset", "tiny",
+           "--set", "map_sizes=3x3,2x1", "--set", "batch_size=32", "--out", str(out))  # fmt: skip
+    invoke("evaluate", str(out), "--data", "digits", "--limit", "100",
+           "--json", str(tmp_path / "m.json"))  # fmt: skip
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert {"purity", "nmi", "d_tree", "dp", "lp", "purity_level2"} <= set(metrics)
+    invoke("sample", str(out), "--level", "2", "--code", "1", "-n", "3",
+           "--out", str(tmp_path / "s.npy"))  # fmt: skip
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
+    result = runner.invoke(app, ["sample", str(out), "--level", "2", "--code", "5", "-n", "3",
+                                 "--out", str(tmp_path / "bad.npy")])  # fmt: skip
+    assert result.exit_code == 1 and "code must be an integer in 0..1" in result.output
+    invoke("tree", str(out), "--data", "digits", "--limit", "100", "--out", str(tmp_path / "t.png"))
+    assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_plot_maps_label_values_and_bad_labels(hier, fitted):
+    """Any label values (strings included) are annotated; a wrong-length y is a clear error."""
+    from dendrogen.plots.som import plot_class_density
+
+    names = np.array([f"class-{v}" for v in hier.y])
+    fig = fitted.plot(hier.X, names, density=True)
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    assert "class-" in titles
+    # class_names maps integer labels to names; labels it does not cover keep their value
+    fig = fitted.plot(hier.X, hier.y, class_names=["zero"])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("zero" in t for t in titles)  # class 0 is the majority of some code
+    with pytest.raises(ValueError, match="one label per sample"):
+        fitted.plot(hier.X, hier.y[:10])
+    with pytest.raises(ValueError, match="one label per sample"):
+        plot_class_density(fitted, hier.X, hier.y[:10])

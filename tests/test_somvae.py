@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dendrogen
-from dendrogen.data.synthetic import make_hierarchical
+from dendrogen.data.synthetic import make_breaths, make_hierarchical
 from dendrogen.estimators.somvae import SOMVAE
 from dendrogen.metrics import purity
 from dendrogen.models.somvae import SOMVAEConfig, SOMVAEModel
@@ -108,3 +108,41 @@ def test_rejects_must_link_and_bad_input(hier):
         model.fit(np.full_like(hier.X, np.nan))
     with pytest.raises(ValueError, match="finest map has 64 codes but X has only 40"):
         SOMVAE(preset="tiny").fit(hier.X[:40])
+
+
+def test_sequences_train_end_to_end():
+    data = make_breaths(n_samples=320, random_state=0)
+    model = SOMVAE(map_size=(2, 2), latent_dim=8, widths=(8, 16), preset="tiny", epochs=30,
+                   batch_size=32, random_state=0).fit(data.X)  # fmt: skip
+    assert model.history_[-1]["loss"] < model.history_[0]["loss"]
+    labels = model.predict(data.X)
+    assert labels.shape == (320,)
+    assert purity(data.y_coarse, labels) > 0.6  # 3 super-classes on 4 codes
+    assert model.decode_codes().shape == (4, 2, 200)
+
+
+def test_cli_fit_evaluate_sample_tree(tmp_path):
+    from typer.testing import CliRunner
+
+    from dendrogen.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "som"
+
+    def invoke(*args: str):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result
+
+    invoke("fit", "--model", "somvae", "--data", "digits", "--limit", "200", "--preset", "tiny",
+           "--set", "map_size=[3,3]", "--set", "batch_size=32", "--out", str(out))  # fmt: skip
+    invoke("evaluate", str(out), "--data", "digits", "--limit", "100",
+           "--json", str(tmp_path / "m.json"))  # fmt: skip
+    import json
+
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert {"purity", "nmi", "dp", "lp"} <= set(metrics)
+    invoke("sample", str(out), "--code", "2", "-n", "3", "--out", str(tmp_path / "s.npy"))
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
+    invoke("tree", str(out), "--data", "digits", "--limit", "100", "--out", str(tmp_path / "t.png"))
+    assert (tmp_path / "t.png").stat().st_size > 1000

@@ -355,6 +355,10 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
         ``tree_``, D_tree against ``true_tree`` (a Tree whose leaves are the class ids of y;
         omitted without one), purity and NMI of each coarser level (``purity_level2``...), the
         number of used finest codes and the reconstruction MSE of g(μ_0).
+
+        D_tree measures path lengths in ``tree_`` as it is (htvae.md §7: root at depth 0, every
+        S_1 code at depth M), so a code with a single child is not contracted away, unlike
+        TreeVAE's pass-through nodes (metrics.md §6).
         """
         from dendrogen.metrics import evaluate as evaluate_labels
         from dendrogen.metrics import nmi, purity
@@ -372,8 +376,9 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
                 raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
             nodes = self.module_.maps.node_ids(1, paths[:, 0])
             metrics = evaluate_labels(
-                y, pred=paths[:, 0], tree=self.tree_, leaf_of_point=nodes, true_tree=true_tree
-            )
+                y, pred=paths[:, 0], tree=self.tree_, leaf_of_point=nodes, true_tree=true_tree,
+                contract_unary=False,
+            )  # fmt: skip
             if true_tree is None:
                 metrics.pop("d_tree", None)  # against flat labels it is not the paper's D_tree
             out |= metrics

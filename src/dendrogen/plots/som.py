@@ -18,12 +18,23 @@ from matplotlib.patches import ConnectionPatch
 from dendrogen.plots.grids import show_samples
 
 
+def _check_labels(y: Any, n: int) -> np.ndarray | None:
+    """y as an (n,) array (any label values), or None; a clear error for a wrong shape."""
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"y must hold one label per sample, shape ({n},), got {y.shape}")
+    return y
+
+
 def _code_stats(
     paths: np.ndarray, y: np.ndarray | None, sizes: list[tuple[int, int]]
 ) -> list[dict[str, np.ndarray]]:
-    """Per level: counts (K,), majority label (K,) and its share (K,) (−1 / 0 without labels)."""
+    """Per level: counts (K,), majority class (K,: position in ``classes``, −1 on empty codes or
+    without labels), its share (K,) and ``classes``, the sorted label values."""
     stats = []
-    classes = None if y is None else np.unique(y)
+    classes = np.array([]) if y is None else np.unique(y)
     for i, (r, c) in enumerate(sizes):
         k = r * c
         counts = np.bincount(paths[:, i], minlength=k)
@@ -34,10 +45,18 @@ def _code_stats(
             table = np.zeros((k, len(classes)), dtype=np.int64)
             np.add.at(table, (paths[:, i], yi), 1)
             used = counts > 0
-            majority[used] = classes[table[used].argmax(1)]
+            majority[used] = table[used].argmax(1)
             share[used] = table[used].max(1) / counts[used]
-        stats.append({"counts": counts, "majority": majority, "share": share})
+        stats.append({"counts": counts, "majority": majority, "share": share, "classes": classes})
     return stats
+
+
+def _label_name(label: Any, class_names: list[str] | None) -> str:
+    """``class_names[label]`` for an integer label it covers, else the label itself."""
+    if class_names is not None and isinstance(label, int | np.integer):
+        if 0 <= int(label) < len(class_names):
+            return str(class_names[int(label)])
+    return str(label)
 
 
 def plot_maps(
@@ -67,14 +86,14 @@ def plot_maps(
     sizes = list(model.module_.maps.sizes)
     n_levels = len(sizes)
     paths = model.predict_path(X)
-    y_arr = None if y is None else np.asarray(y)
+    y_arr = _check_labels(y, len(paths))
     stats = _code_stats(paths, y_arr, sizes)
     parents = model.module_.maps.parents()
     decoded = [model.decode_codes(level) for level in range(1, n_levels + 1)]
     order = list(range(n_levels - 1, -1, -1))  # coarsest map on the left, as the paper's fig. 1
     widths = [sizes[i][1] for i in order]
     height = max(r for r, _ in sizes)
-    rows = 2 if density and y is not None else 1
+    rows = 2 if density and y_arr is not None else 1
     fig = plt.figure(
         figsize=(cell_size * (sum(widths) + 1.5 * n_levels), cell_size * (height + 1) * rows)
     )
@@ -93,8 +112,8 @@ def plot_maps(
                     artist.set_alpha(0.25)
             label = f"{count}"
             if y_arr is not None and count:
-                maj = int(stats[i]["majority"][k])
-                name = class_names[maj] if class_names is not None else str(maj)
+                maj = stats[i]["classes"][stats[i]["majority"][k]]
+                name = _label_name(maj, class_names)
                 label += f"\n{name[:10]} {stats[i]['share'][k]:.0%}"
             ax.set_title(label, fontsize=5, pad=1.5)
             for spine in ax.spines.values():
@@ -122,11 +141,17 @@ def plot_maps(
     if rows == 2:
         for col, i in enumerate(order):
             ax = fig.add_subplot(outer[1, col])
-            _density_panel(ax, stats[i], sizes[i], f"level {i + 1}")
+            _density_panel(ax, stats[i], sizes[i], f"level {i + 1}", class_names)
     return fig
 
 
-def _density_panel(ax: Any, stat: dict[str, np.ndarray], size: tuple[int, int], title: str) -> None:
+def _density_panel(
+    ax: Any,
+    stat: dict[str, np.ndarray],
+    size: tuple[int, int],
+    title: str,
+    class_names: list[str] | None = None,
+) -> None:
     r, c = size
     counts = stat["counts"].reshape(r, c).astype(float)
     majority = stat["majority"].reshape(r, c)
@@ -140,20 +165,24 @@ def _density_panel(ax: Any, stat: dict[str, np.ndarray], size: tuple[int, int], 
     ax.imshow(rgba, interpolation="nearest")
     for idx in np.ndindex(r, c):
         if counts[idx] > 0:
-            ax.text(idx[1], idx[0], str(int(majority[idx])), ha="center", va="center", fontsize=6)
+            name = _label_name(stat["classes"][majority[idx]], class_names)
+            ax.text(idx[1], idx[0], name[:6], ha="center", va="center", fontsize=6)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"{title}: majority class, opacity = samples", fontsize=6)
 
 
-def plot_class_density(model: Any, X: np.ndarray, y: np.ndarray) -> Figure:
-    """Per map, the majority class of each code (colour and number) and its share of the data
+def plot_class_density(
+    model: Any, X: np.ndarray, y: np.ndarray, class_names: list[str] | None = None
+) -> Figure:
+    """Per map, the majority class of each code (colour and label) and its share of the data
     (opacity): the class-density view of the paper's figure 2."""
     sizes = list(model.module_.maps.sizes)
-    stats = _code_stats(model.predict_path(X), np.asarray(y), sizes)
+    paths = model.predict_path(X)
+    stats = _code_stats(paths, _check_labels(y, len(paths)), sizes)
     fig, axes = plt.subplots(1, len(sizes), figsize=(3 * len(sizes), 3), squeeze=False)
     for col, i in enumerate(range(len(sizes) - 1, -1, -1)):
-        _density_panel(axes[0, col], stats[i], sizes[i], f"level {i + 1}")
+        _density_panel(axes[0, col], stats[i], sizes[i], f"level {i + 1}", class_names)
     fig.tight_layout()
     return fig
 
