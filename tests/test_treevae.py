@@ -138,16 +138,29 @@ def test_default_network_per_data_kind(shape, arch, likelihood):
     assert TreeVAE()._resolve_likelihood(x.numpy()) == likelihood
 
 
-def test_subtree_loss_runs_only_the_path_and_the_new_nodes():
+def test_subtree_loss_runs_only_the_path_and_the_new_nodes(monkeypatch):
+    from dendrogen.models.treevae import model as model_module
+
     model = grown_module(leaves=4, latent_dim=2, width=8)
     leaf = model.tree.leaves[0]
     left, right = model.split_leaf(leaf)
     called: set[tuple[str, str]] = set()
+    owner = {}
     for bank in ("decoders", "post_routers", "prior_routers", "heads", "transforms"):
         for key, module in getattr(model, bank).items():
+            owner[id(module)] = (bank, key)
             module.register_forward_hook(
                 lambda *_, bank=bank, key=key: called.add((bank, key))
             )  # fmt: skip
+    # Levels run their modules as one grouped computation, without their forward hooks.
+    for cls in (model_module.Router, model_module.NodeHead, model_module.Transformation):
+        grouped = cls.grouped
+
+        def recording(modules, x, grouped=grouped):
+            called.update(owner[id(m)] for m in modules)
+            return grouped(modules, x)
+
+        monkeypatch.setattr(cls, "grouped", staticmethod(recording))
     model.subtree_loss(torch.rand(8, 1, 8, 8), leaf, alpha=1.0)
     path = [str(n) for n in model.tree.path_from_root(leaf)]
     new = [str(left), str(right)]
@@ -339,12 +352,13 @@ def test_pruning_removes_small_leaves_and_reloads(digits_small, tmp_path):
     m = tiny_model(likelihood="gaussian", obs_var=0.25).fit(X)
     assert m.module_.likelihood.obs_var == 0.25
     before = m.n_leaves_
+    events_before = len(m.history_)
     m.min_leaf_fraction = 0.2
     m._prune(X)
     m._finish_fit(X)
     counts = np.bincount(m.labels_, minlength=m.n_leaves_)
     assert (counts >= 0.2 * len(X)).all()
-    pruned = [h for h in m.history_ if h.get("event") == "prune"]
+    pruned = [h for h in m.history_[events_before:] if h.get("event") == "prune"]
     assert len(pruned) == before - m.n_leaves_
     for node in m.tree_.nodes:  # routers only where a node has two children
         kids = len(m.tree_.children(node))

@@ -1,7 +1,8 @@
 """Default encoder/decoder networks per data kind (treevae.md §6, shared with the baselines).
 
 An encoder maps a batch (B, *input_shape) to features (B, out_features); a decoder maps latents
-(B, latent_dim) to unconstrained outputs (B, *output_shape) that a Likelihood interprets.
+(B, latent_dim) to unconstrained outputs (B, *output_shape) that a Likelihood interprets. Decoders
+with a ``grouped_forward`` can also run n instances of themselves as one (a tree's leaves).
 
 Architectures:
 - ``conv28`` (the reference's ``cnn1``): 28×28 grey images, three unpadded 3×3 stride-2 convs.
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dendrogen.nn.grouped import grouped_conv_sequential, grouped_dense_block, grouped_linear
 from dendrogen.nn.layers import LEAKY_SLOPE, DenseBlock, channels_last, channels_last_weights
 
 ARCHITECTURES = ("conv28", "conv8", "mlp", "resnet32", "resnet64", "conv1d")
@@ -95,6 +97,11 @@ class Conv28Decoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         return self.net(channels_last(self.dense(z).view(-1, 32, 3, 3)))
 
+    @staticmethod
+    def grouped_forward(decoders: Sequence[Conv28Decoder], z: Tensor) -> Tensor:
+        """n decoders at once, one grouped kernel a layer: z (B, n, latent) → (B, n, C, 28, 28)."""
+        return _grouped_conv_decoder(decoders, z, (32, 3, 3))
+
 
 class Conv8Encoder(_Encoder):
     """(B, C, 8, 8) → (B, 128): convs of 16/32/32 channels, 8 → 8 → 4 → 2."""
@@ -130,6 +137,21 @@ class Conv8Decoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         return self.net(channels_last(self.dense(z).view(-1, 32, 2, 2)))
 
+    @staticmethod
+    def grouped_forward(decoders: Sequence[Conv8Decoder], z: Tensor) -> Tensor:
+        """n decoders at once: z (B, n, latent) → (B, n, C, 8, 8)."""
+        return _grouped_conv_decoder(decoders, z, (32, 2, 2))
+
+
+def _grouped_conv_decoder(decoders: Sequence[nn.Module], z: Tensor, start: tuple) -> Tensor:
+    """Dense block to a (C, H, W) start, then the conv net, for n decoders on channel-grouped
+    activations. z: (B, n, latent) → (B, n, C_out, H_out, W_out)."""
+    B, n, _ = z.shape
+    c, h, w = start
+    dense = grouped_dense_block([d.dense for d in decoders], z).reshape(B, n * c, h, w)
+    out = grouped_conv_sequential([d.net for d in decoders], channels_last(dense))
+    return out.view(B, n, out.shape[1] // n, *out.shape[2:])
+
 
 # ---------------------------------------------------------------------------------------- vectors
 class MLPEncoder(_Encoder):
@@ -161,6 +183,17 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z).view(-1, *self.output_shape)
+
+    @staticmethod
+    def grouped_forward(decoders: Sequence[MLPDecoder], z: Tensor) -> Tensor:
+        """n decoders at once: z (B, n, latent) → (B, n, *shape)."""
+        h = z
+        for layers in zip(*(d.net for d in decoders), strict=True):
+            if isinstance(layers[0], nn.Linear):
+                h = grouped_linear(layers, h)
+            else:
+                h = grouped_dense_block(layers, h)
+        return h.view(z.shape[0], len(decoders), *decoders[0].output_shape)
 
 
 # ---------------------------------------------------------------------------------------- RGB

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
+from dendrogen.nn.grouped import grouped_dense_block, grouped_linear
 from dendrogen.nn.layers import DenseBlock
 
 
@@ -23,3 +26,10 @@ class Router(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.logits(x).sigmoid()
+
+    @staticmethod
+    def grouped(routers: Sequence[Router], x: Tensor) -> Tensor:
+        """n routers at once: x (B, in) shared or (B, n, in) → (B, n) probabilities of left."""
+        h = grouped_dense_block([r.hidden[0] for r in routers], x)
+        h = grouped_dense_block([r.hidden[1] for r in routers], h)
+        return grouped_linear([r.out for r in routers], h).squeeze(-1).sigmoid()

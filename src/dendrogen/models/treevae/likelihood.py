@@ -24,6 +24,9 @@ from torch import Tensor
 from dendrogen.models.treevae.model import EPS, TreeVAEModel
 from dendrogen.nn.gaussian import log_normal
 
+# Leaf decodings (rows × leaves) computed at once by the summed-path estimate.
+DECODED_ROWS = 32768
+
 
 def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
     """One importance weight per row: log w, (B,). ``x`` may repeat each point K times.
@@ -41,7 +44,6 @@ def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
     z0 = td.z[root]
     acc = {root: log_normal(z0, torch.zeros_like(z0), torch.ones_like(z0))
            - log_normal(z0, td.mu_q[root], td.var_q[root])}  # fmt: skip
-    per_leaf = []
     for node in tree.bfs():
         if node == root:
             continue
@@ -55,10 +57,14 @@ def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
             left = tree.children(parent)[0] == node
             term = term + torch.log((p_left if left else 1 - p_left) + EPS)
         acc[node] = acc[parent] + term
-    for leaf in tree.leaves:
-        log_px = model.likelihood.log_prob(model.decode(td.z[leaf], leaf), x)
-        per_leaf.append(acc[leaf] + log_px)
-    return torch.logsumexp(torch.stack(per_leaf, dim=1), dim=1)
+    leaves = tree.leaves
+    z = torch.stack([td.z[leaf] for leaf in leaves], dim=1)
+    # All leaves decode as one grouped computation; rows in chunks bound its activations.
+    rows = max(1, DECODED_ROWS // len(leaves))
+    log_px = torch.cat([model.leaf_log_likelihoods(z[s : s + rows], x[s : s + rows], leaves)
+                        for s in range(0, x.shape[0], rows)])  # fmt: skip
+    log_joint = torch.stack([acc[leaf] for leaf in leaves], dim=1) + log_px
+    return torch.logsumexp(log_joint, dim=1)
 
 
 def _log_weights_sampled_path(model: TreeVAEModel, x: Tensor) -> Tensor:

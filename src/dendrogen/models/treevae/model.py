@@ -18,6 +18,7 @@ Shapes: B = batch, D = latent_dim, L = number of leaves (in ``tree.leaves`` orde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.nn.architectures import default_architecture, make_decoder, make_encoder
 from dendrogen.nn.gaussian import kl_normal, kl_std_normal, log_normal, precision_weighted
+from dendrogen.nn.grouped import grouped_dense_block, grouped_linear, run_grouped
 from dendrogen.nn.layers import DenseBlock
 from dendrogen.nn.likelihoods import make_likelihood
 from dendrogen.nn.routers import Router
@@ -50,6 +52,13 @@ class Transformation(nn.Module):
         mu, var = self.out(self.hidden(z)).chunk(2, dim=-1)
         return mu, F.softplus(var)
 
+    @staticmethod
+    def grouped(transforms: Sequence[Transformation], z: Tensor) -> tuple[Tensor, Tensor]:
+        """n transformations, each on its own parent's z: (B, n, D) → 2 × (B, n, D)."""
+        h = grouped_dense_block([t.hidden for t in transforms], z)
+        mu, var = grouped_linear([t.out for t in transforms], h).chunk(2, dim=-1)
+        return mu, F.softplus(var)
+
 
 class NodeHead(nn.Module):
     """μ̂_i and the variance v̂_i of node i from the bottom-up activation d. (B, w) → 2 × (B, D)."""
@@ -62,10 +71,37 @@ class NodeHead(nn.Module):
         mu, var = self.out(d).chunk(2, dim=-1)
         return mu, F.softplus(var)
 
+    @staticmethod
+    def grouped(heads: Sequence[NodeHead], d: Tensor) -> tuple[Tensor, Tensor]:
+        """n heads on the shared activation of their depth: (B, w) → 2 × (B, n, D)."""
+        mu, var = grouped_linear([h.out for h in heads], d).chunk(2, dim=-1)
+        return mu, F.softplus(var)
+
+
+@dataclass
+class Level:
+    """One depth level of a top-down pass, its nodes side by side: tensors are (B, n, ...).
+
+    ``binary`` holds the positions (in ``nodes``) of the nodes with two children, whose router
+    outputs ``q_left``/``p_left`` are (B, len(binary)); ``mu_p``/``var_p`` are None at the root.
+    """
+
+    nodes: list[int]
+    z: Tensor
+    mu_q: Tensor
+    var_q: Tensor
+    mu_p: Tensor | None
+    var_p: Tensor | None
+    prob: Tensor
+    binary: list[int]
+    q_left: Tensor | None = None
+    p_left: Tensor | None = None
+
 
 @dataclass
 class TopDown:
-    """Everything one inference pass computes, keyed by node id. All tensors are (B, ...)."""
+    """Everything one inference pass computes, keyed by node id (tensors (B, ...), views into
+    ``levels``), and the same per depth level for vectorised use."""
 
     z: dict[int, Tensor] = field(default_factory=dict)
     mu_q: dict[int, Tensor] = field(default_factory=dict)
@@ -75,6 +111,7 @@ class TopDown:
     prob: dict[int, Tensor] = field(default_factory=dict)  # P(i | x), eq. 16
     q_left: dict[int, Tensor] = field(default_factory=dict)  # posterior router
     p_left: dict[int, Tensor] = field(default_factory=dict)  # prior router at z_i
+    levels: list[Level] = field(default_factory=list)
 
 
 def _key(node: int) -> str:
@@ -216,7 +253,8 @@ class TreeVAEModel(nn.Module):
         sample: bool = True,
         with_prior_routers: bool = True,
     ) -> TopDown:
-        """Top-down inference (eqs. 4, 5, 9, 10, 16), breadth-first.
+        """Top-down inference (eqs. 4, 5, 9, 10, 16), one depth level at a time: the heads,
+        transformations and routers of a level run as one grouped computation.
 
         Args:
             d: bottom-up activations.
@@ -227,41 +265,91 @@ class TreeVAEModel(nn.Module):
         """
         tree = self.tree
         wanted = None if nodes is None else set(nodes)
+        by_depth: list[list[int]] = []
+        for node in tree.bfs():
+            if wanted is None or node in wanted:
+                depth = tree.depth(node)
+                by_depth.extend([] for _ in range(depth + 1 - len(by_depth)))
+                by_depth[depth].append(node)
         out = TopDown()
         B = d[0].shape[0]
-        for node in tree.bfs():
-            if wanted is not None and node not in wanted:
-                continue
-            k = _key(node)
-            depth = tree.depth(node)
-            mu_hat, var_hat = self.heads[k](d[depth])
-            parent = tree.parent(node)
-            if parent is None:
+        above: Level | None = None
+        for depth, level_nodes in enumerate(by_depth):
+            keys = [_key(n) for n in level_nodes]
+            mu_hat, var_hat = NodeHead.grouped([self.heads[k] for k in keys], d[depth])
+            if above is None:
+                mu_p = var_p = None
                 mu_q, var_q = mu_hat, var_hat + EPS
-                out.prob[node] = d[0].new_ones(B)
+                prob = d[0].new_ones(B, 1)
             else:
-                mu_p, var_p = self.transforms[k](out.z[parent])
-                out.mu_p[node], out.var_p[node] = mu_p, var_p + EPS
+                position = {node: i for i, node in enumerate(above.nodes)}
+                parents = [position[tree.parent(n)] for n in level_nodes]
+                mu_p, var_p = Transformation.grouped(
+                    [self.transforms[k] for k in keys], above.z[:, parents]
+                )
                 mu_q, var_q = precision_weighted(mu_hat, var_hat, mu_p, var_p, EPS)
-                siblings = tree.children(parent)
-                if len(siblings) == 1:
-                    out.prob[node] = out.prob[parent]
-                else:
-                    q = out.q_left[parent]
-                    out.prob[node] = out.prob[parent] * (q if siblings[0] == node else 1 - q)
-            out.mu_q[node], out.var_q[node] = mu_q, var_q
-            out.z[node] = (
-                mu_q + torch.sqrt(var_q + EPS) * torch.randn_like(mu_q) if sample else mu_q
-            )
-            if k in self.post_routers:
-                out.q_left[node] = self.post_routers[k](d[depth])
+                var_p = var_p + EPS
+                prob = above.prob[:, parents] * self._branch_factor(above, level_nodes, parents)
+            z = mu_q + torch.sqrt(var_q + EPS) * torch.randn_like(mu_q) if sample else mu_q
+            binary = [i for i, k in enumerate(keys) if k in self.post_routers]
+            level = Level(level_nodes, z, mu_q, var_q, mu_p, var_p, prob, binary)
+            if binary:
+                bkeys = [keys[i] for i in binary]
+                level.q_left = Router.grouped([self.post_routers[k] for k in bkeys], d[depth])
                 if with_prior_routers:
-                    out.p_left[node] = self.prior_routers[k](out.z[node])
+                    level.p_left = Router.grouped(
+                        [self.prior_routers[k] for k in bkeys], z[:, binary]
+                    )
+            out.levels.append(level)
+            self._index_level(out, level)
+            above = level
         return out
+
+    def _branch_factor(self, above: Level, nodes: list[int], parents: list[int]) -> Tensor:
+        """P(node | parent, x) for each node of a level: q, 1 − q, or 1 below a pass-through
+        parent. (B, n)."""
+        tree = self.tree
+        B = above.z.shape[0]
+        if above.q_left is None:
+            return above.z.new_ones(B, len(nodes))
+        q_all = above.z.new_ones(B, len(above.nodes))
+        q_all[:, above.binary] = above.q_left
+        # P = offset + slope · q: left (0, 1), right (1, −1), below a pass-through node (1, 0).
+        offset, slope = [], []
+        for node in nodes:
+            kids = tree.children(tree.parent(node))
+            binary, left = len(kids) == 2, kids[0] == node
+            offset.append(0.0 if binary and left else 1.0)
+            slope.append((1.0 if left else -1.0) if binary else 0.0)
+        return above.z.new_tensor(offset) + above.z.new_tensor(slope) * q_all[:, parents]
+
+    @staticmethod
+    def _index_level(out: TopDown, level: Level) -> None:
+        for i, node in enumerate(level.nodes):
+            out.z[node] = level.z[:, i]
+            out.mu_q[node], out.var_q[node] = level.mu_q[:, i], level.var_q[:, i]
+            if level.mu_p is not None:
+                out.mu_p[node], out.var_p[node] = level.mu_p[:, i], level.var_p[:, i]
+            out.prob[node] = level.prob[:, i]
+        for j, i in enumerate(level.binary):
+            out.q_left[level.nodes[i]] = level.q_left[:, j]
+            if level.p_left is not None:
+                out.p_left[level.nodes[i]] = level.p_left[:, j]
 
     def decode(self, z: Tensor, leaf: int) -> Tensor:
         """Decoder output of ``leaf`` for latents (B, D): (B, *input_shape), unconstrained."""
         return self.decoders[_key(leaf)](z)
+
+    def decode_leaves(self, z: Tensor, leaves: Sequence[int]) -> Tensor:
+        """Every leaf's decoder on its own latents, as one grouped computation where the decoder
+        family allows it: z (B, n, D) → (B, n, *input_shape)."""
+        decoders = [self.decoders[_key(leaf)] for leaf in leaves]
+        return run_grouped(decoders, z, getattr(type(decoders[0]), "grouped_forward", None))
+
+    def leaf_log_likelihoods(self, z: Tensor, x: Tensor, leaves: Sequence[int]) -> Tensor:
+        """log p(x | z_l) under each leaf's decoder: z (B, n, D), x (B, ...) → (B, n)."""
+        out = self.decode_leaves(z, leaves).transpose(0, 1)  # (n, B, ...), as x broadcasts
+        return self.likelihood.log_prob(out, x).t()
 
     # ------------------------------------------------------------------ ELBO
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
@@ -271,23 +359,22 @@ class TreeVAEModel(nn.Module):
         td = self.top_down(d)
         return self._elbo_from(x, td)
 
-    def _elbo_from(self, x: Tensor, td: TopDown, nodes: list[int] | None = None) -> dict:
-        tree = self.tree
-        nodes = tree.nodes if nodes is None else nodes
-        root = tree.root
-        rec = x.new_zeros(x.shape[0])
+    def _elbo_from(self, x: Tensor, td: TopDown) -> dict:
+        """The ELBO terms from a full top-down pass, summed level by level."""
         kl_nodes = x.new_zeros(x.shape[0])
         kl_dec = x.new_zeros(x.shape[0])
-        for node in nodes:
-            if node != root:
-                kl = kl_normal(td.mu_q[node], td.var_q[node], td.mu_p[node], td.var_p[node])
-                kl_nodes = kl_nodes + td.prob[node] * kl
-            if node in td.q_left:
-                kl_dec = kl_dec + td.prob[node] * bernoulli_kl(td.q_left[node], td.p_left[node])
-            if tree.is_leaf(node):
-                rec = rec + td.prob[node] * self.likelihood.log_prob(
-                    self.decode(td.z[node], node), x
-                )
+        for level in td.levels:
+            if level.mu_p is not None:
+                kl = kl_normal(level.mu_q, level.var_q, level.mu_p, level.var_p)
+                kl_nodes = kl_nodes + (level.prob * kl).sum(1)
+            if level.binary:
+                kl_b = bernoulli_kl(level.q_left, level.p_left)
+                kl_dec = kl_dec + (level.prob[:, level.binary] * kl_b).sum(1)
+        leaves = self.tree.leaves
+        z = torch.stack([td.z[leaf] for leaf in leaves], dim=1)
+        prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
+        rec = (prob * self.leaf_log_likelihoods(z, x, leaves)).sum(1)
+        root = self.tree.root
         kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])
         return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec}
 
