@@ -322,6 +322,7 @@ def test_save_load_identical(tmp_path, hier, fitted):
     assert np.array_equal(loaded.sample(4, level=1, code=2, random_state=1),
                           fitted.sample(4, level=1, code=2, random_state=1))  # fmt: skip
     assert loaded.tree_.to_dict() == fitted.tree_.to_dict()
+    assert np.array_equal(loaded.labels_, fitted.labels_)
 
 
 def test_fit_is_deterministic(hier):

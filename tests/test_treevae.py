@@ -467,3 +467,11 @@ def test_bad_parameters(digits_small, params, match):
     X, _ = digits_small
     with pytest.raises(ValueError, match=match):
         tiny_model(**params).fit(X)
+
+
+def test_labels_survive_save_and_load(digits_small, tmp_path):
+    X, _ = digits_small
+    m = tiny_model().fit(X)
+    loaded = dendrogen.load(m.save(tmp_path / "m"))
+    assert np.array_equal(loaded.labels_, m.labels_)
+    assert loaded.labels_.dtype == m.labels_.dtype

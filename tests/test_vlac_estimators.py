@@ -86,6 +86,7 @@ def test_save_load_gives_identical_outputs(fitted, data, tmp_path):
     fitted.save(tmp_path / "m")
     loaded = dendrogen.load(tmp_path / "m")
     assert type(loaded) is VLAC and loaded.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(loaded.labels_, fitted.labels_)
     for layer in (1, 3):
         np.testing.assert_array_equal(
             loaded.predict(X, layer=layer), fitted.predict(X, layer=layer)

@@ -28,6 +28,11 @@ from dendrogen.tree import Tree
 ESTIMATORS: dict[str, type[DeepEstimator]] = {}
 
 
+#: Fitted arrays saved in model.safetensors beside the weights, under FITTED_PREFIX.
+FITTED_ARRAYS = ("labels_",)
+FITTED_PREFIX = "fitted."
+
+
 def register(cls: type[DeepEstimator]) -> type[DeepEstimator]:
     """Class decorator: make ``dendrogen.load`` and the command line know an estimator."""
     cls._registry_name = cls.__name__
@@ -166,9 +171,12 @@ class DeepEstimator(BaseEstimator):
             "params": self.get_params(deep=False),
             "fitted": {"input_shape": list(self.input_shape_), **self._state_config()},
         }
-        return io.save_state(
-            path, config, self.module_.state_dict(), tree=self._state_tree(), metrics=metrics
-        )
+        tensors = dict(self.module_.state_dict())
+        for name in FITTED_ARRAYS:  # fitted arrays travel with the weights, never pickled
+            value = getattr(self, name, None)
+            if isinstance(value, np.ndarray):
+                tensors[FITTED_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(value))
+        return io.save_state(path, config, tensors, tree=self._state_tree(), metrics=metrics)
 
     @classmethod
     def _from_state(cls, config: dict[str, Any], tree: Tree | None, tensors: dict) -> DeepEstimator:
@@ -176,6 +184,10 @@ class DeepEstimator(BaseEstimator):
         est.input_shape_ = tuple(config["fitted"]["input_shape"])
         est.n_features_in_ = est.input_shape_[0]
         est._restore(config["fitted"], tree)
+        tensors = dict(tensors)
+        for name in FITTED_ARRAYS:
+            if FITTED_PREFIX + name in tensors:
+                setattr(est, name, tensors.pop(FITTED_PREFIX + name).numpy())
         missing, unexpected = est.module_.load_state_dict(tensors, strict=False)
         if missing or unexpected:
             raise ValueError(

@@ -419,7 +419,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
         self.module_ = self._build_from_config(fitted["config"])
         self.code_counts_ = [np.asarray(c, dtype=np.int64) for c in fitted["code_counts"]]
         self.n_iter_ = int(fitted.get("n_iter", 0))
-        self.labels_ = None  # training labels are not saved
+        self.labels_ = None  # replaced by the saved training labels, where the file has them
         self.history_ = []
 
     def _build_from_config(self, d: dict[str, Any]) -> torch.nn.Module:
