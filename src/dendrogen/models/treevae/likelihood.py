@@ -21,11 +21,19 @@ import math
 import torch
 from torch import Tensor
 
-from dendrogen.models.treevae.model import EPS, TreeVAEModel
+from dendrogen.models.treevae.model import EPS, TopDown, TreeVAEModel
 from dendrogen.nn.gaussian import log_normal
 
 # Leaf decodings (rows × leaves) computed at once by the summed-path estimate.
 DECODED_ROWS = 32768
+
+
+def _latent_log_ratio(td: TopDown, node: int) -> Tensor:
+    """log p(z_node | z_parent) − log q(z_node | x, z_parent) at the sampled z, (B,)."""
+    z = td.z[node]
+    return log_normal(z, td.mu_p[node], td.var_p[node]) - log_normal(
+        z, td.mu_q[node], td.var_q[node]
+    )
 
 
 def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
@@ -48,10 +56,7 @@ def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
         if node == root:
             continue
         parent = tree.parent(node)
-        z = td.z[node]
-        term = log_normal(z, td.mu_p[node], td.var_p[node]) - log_normal(
-            z, td.mu_q[node], td.var_q[node]
-        )
+        term = _latent_log_ratio(td, node)
         if parent in td.p_left:  # a binary parent: the prior decision's probability
             p_left = td.p_left[parent]
             left = tree.children(parent)[0] == node
@@ -87,10 +92,7 @@ def _log_weights_sampled_path(model: TreeVAEModel, x: Tensor) -> Tensor:
         if node == root:
             continue
         parent = tree.parent(node)
-        z = td.z[node]
-        term = log_normal(z, td.mu_p[node], td.var_p[node]) - log_normal(
-            z, td.mu_q[node], td.var_q[node]
-        )
+        term = _latent_log_ratio(td, node)
         if parent in go_left:  # a binary parent: this child is reached by one decision
             left = tree.children(parent)[0] == node
             took = go_left[parent] if left else ~go_left[parent]
