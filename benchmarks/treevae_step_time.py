@@ -1,0 +1,81 @@
+"""TreeVAE training throughput on Fashion-MNIST-sized input (1×28×28, batch 256, the paper's
+networks) for the trees the schedule trains, and the time the `paper` preset would take.
+
+Measures samples/s of one Adam step of: the initial 2-leaf tree, a subtree step (two new leaves
+under a frozen 9-leaf tree, the growth phase's cost), and full 6- and 10-leaf trees. The `paper`
+preset on Fashion-MNIST (10 leaves) trains 150 initial epochs, 8 subtrees × 150 epochs, 2
+intermediate phases × 80 epochs (trees of about 4 and 7 leaves) and 200 fine-tuning epochs of the
+10-leaf tree, each of 60,000 images (treevae.md §3–4).
+
+    .venv/bin/python benchmarks/treevae_step_time.py --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from dendrogen.models.treevae.config import TreeVAEConfig
+from dendrogen.models.treevae.model import TreeVAEModel
+from dendrogen.training.trainer import make_adam
+
+N_TRAIN = 60_000
+
+
+def grown(n_leaves: int) -> TreeVAEModel:
+    """A tree grown breadth-first (shallowest, lowest-id leaf first) to ``n_leaves`` leaves."""
+    model = TreeVAEModel(TreeVAEConfig(input_shape=(1, 28, 28)))
+    while len(model.tree.leaves) < n_leaves:
+        model.split_leaf(min(model.tree.leaves, key=lambda n: (model.tree.depth(n), n)))
+    return model
+
+
+def samples_per_second(model: TreeVAEModel, loss, params, steps: int) -> float:
+    x = torch.rand(256, 1, 28, 28)
+    opt = make_adam(list(params), lr=1e-5, weight_decay=1e-5, device=torch.device("cpu"))
+    model.train()
+    for i in range(3 + steps):
+        if i == 3:
+            start = time.perf_counter()
+        value = loss(x)
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+    return steps * 256 / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rates = {}
+    for leaves in (2, 4, 6, 7, 10):
+        model = grown(leaves)
+        rates[leaves] = samples_per_second(
+            model, lambda x, m=model: m.loss(x, 1.0)["loss"], model.parameters(), args.steps
+        )
+        print(f"full {leaves}-leaf tree: {rates[leaves]:,.0f} samples/s", flush=True)
+    model = grown(9)
+    leaf = model.tree.leaves[-1]
+    model.split_leaf(leaf)
+    new = model.node_modules(model.tree.children(leaf))
+    params = [p for m in new for p in m.parameters()]
+    params += [*model.post_routers[str(leaf)].parameters()]
+    params += [*model.prior_routers[str(leaf)].parameters()]
+    rates["subtree"] = samples_per_second(
+        model, lambda x: model.subtree_loss(x, leaf, 1.0)["loss"], params, args.steps
+    )
+    print(f"subtree step (2 new leaves, 9 frozen): {rates['subtree']:,.0f} samples/s")
+    epochs = {2: 150, "subtree": 8 * 150, 4: 80, 7: 80, 10: 200}
+    hours = sum(n * N_TRAIN / rates[k] for k, n in epochs.items()) / 3600
+    print(f"`paper` preset, 10 leaves, {sum(epochs.values())} epochs: ≈ {hours:.1f} h "
+          f"of model steps at {args.threads} threads")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
