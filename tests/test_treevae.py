@@ -185,6 +185,10 @@ def test_choose_split_skips_leaves_at_max_depth():
     decision = choose_split(tree, probs, max_leaves=10, max_depth=2, min_samples=10)
     assert decision.leaf == 2  # the reference code would stop growing here
     assert decision.subset.tolist() == list(range(30))
+    # n_eff = 3 gives t = min(1/3, cap): a cap of 0.3 lowers the threshold to 0.3.
+    capped = choose_split(tree, probs, max_leaves=10, max_depth=5, min_samples=10,
+                          threshold_cap=0.3)  # fmt: skip
+    assert capped.threshold == 0.3 and capped.leaf == tree.leaves[0]
 
 
 def test_choose_split_stops_at_max_leaves_and_without_candidates():
@@ -217,6 +221,8 @@ def test_schedules_of_the_presets():
     assert make_schedule("fast", {"initial": 7}).initial == 7
     with pytest.raises(ValueError, match="unknown schedule"):
         make_schedule("fast", {"epochs": 3})
+    every_50 = make_schedule("paper", {"lr_drop_epochs": 50}).phase("initial", 150, 10)
+    assert every_50.lr_factor(499) == 1 and every_50.lr_factor(500) == pytest.approx(0.1)
 
 
 # ------------------------------------------------------------------------------------ likelihood

@@ -261,6 +261,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         decision = choose_split(
             model.tree, probs, max_leaves=self.max_leaves, max_depth=self.max_depth,
             min_samples=self.batch_size, min_mass=self.min_leaf_fraction,
+            threshold_cap=schedule.split_threshold_cap,
         )  # fmt: skip
         if decision.leaf is None:
             logger.info("growth stops: %s", decision.reason)

@@ -59,7 +59,8 @@ class Schedule:
 
     ``unit`` is "steps" (budgeted optimizer steps; α ramps 0→1 over ``kl_ramp`` of each phase,
     the learning rate drops ×0.1 at ``lr_drop_at``) or "epochs" (the paper: α = min(1,
-    kl_start + e·kl_decay), lr ×0.1 every 100 epochs).
+    kl_start + e·kl_decay), lr ×0.1 every ``lr_drop_epochs`` epochs). ``split_threshold_cap``
+    caps growth's confidence threshold t = min(1/n_eff, cap) (treevae.md §3, step 2.4).
     """
 
     unit: str = "steps"
@@ -73,7 +74,9 @@ class Schedule:
     kl_decay: float = 0.001
     kl_ramp: float = 0.5
     lr_drop_at: float = 2 / 3
+    lr_drop_epochs: int = 100
     finetune_kl_decay: float | None = None
+    split_threshold_cap: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
     def phase(self, name: str, length: int, steps_per_epoch: int) -> Phase:
@@ -84,7 +87,7 @@ class Schedule:
                 decay = self.finetune_kl_decay or max(0.01, 1 / max(1, length - 1))
             return Phase.from_epochs(
                 name, length, steps_per_epoch, kl_start=self.kl_start, kl_decay=decay,
-                lr=self.lr, weight_decay=self.weight_decay,
+                lr=self.lr, weight_decay=self.weight_decay, lr_drop_epochs=self.lr_drop_epochs,
             )  # fmt: skip
         return Phase.from_steps(
             name, length, lr=self.lr, weight_decay=self.weight_decay, kl_start=self.kl_start,

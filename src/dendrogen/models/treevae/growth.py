@@ -34,6 +34,7 @@ def choose_split(
     max_depth: int,
     min_samples: int,
     min_mass: float = 0.01,
+    threshold_cap: float = 0.5,
 ) -> SplitDecision:
     """Pick the leaf to split (treevae.md §3, steps 2.3–2.4).
 
@@ -43,6 +44,8 @@ def choose_split(
         max_leaves: stop once this many leaves hold ≥ ``min_mass`` of the data.
         max_depth: leaves at this depth cannot be split.
         min_samples: a leaf needs at least this many confident samples (the batch size).
+        min_mass: share of the probability mass that makes a leaf count as holding data.
+        threshold_cap: a sample is confident for a leaf when P(leaf | x) ≥ min(1/n_eff, cap).
 
     Unlike the reference code, a leaf at max depth or with too few samples is skipped and the
     next one considered, rather than stopping growth for good (treevae.md §10.1).
@@ -53,7 +56,7 @@ def choose_split(
     n_eff = effective_leaves(probs, min_mass)
     if n_eff >= max_leaves:
         return SplitDecision(None, 0.0, None, f"{n_eff} leaves hold data (max_leaves reached)")
-    threshold = min(1.0 / max(n_eff, 1), 0.5)
+    threshold = min(1.0 / max(n_eff, 1), threshold_cap)
     confident = probs >= threshold
     counts = confident.sum(axis=0)
     for col in np.argsort(-counts, kind="stable"):
