@@ -109,6 +109,7 @@ def main() -> None:
                 "model": name, "seed": seed, "date": date.today().isoformat(),
                 "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                 "widths": list(args.widths), "n_train": len(X_train), "wall_s": round(wall, 1),
+                **({"rho": args.rho} if name == "htvae" else {}),
                 "machine": platform.processor() or platform.machine(),
                 "threads": torch.get_num_threads(), "val_purity": val_purity,
                 **{k: float(v) for k, v in metrics.items()},
