@@ -13,3 +13,23 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import torch
 
 torch.set_num_threads(1)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def cli():
+    """``cli(*args)`` runs ``dendrogen ARGS...`` in-process and fails the test on a non-zero
+    exit, showing the command's output."""
+    from typer.testing import CliRunner
+
+    from dendrogen.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result
+
+    return invoke

@@ -494,35 +494,29 @@ def test_plot_maps_and_density(tmp_path, hier, fitted):
     assert len(plot_class_density(fitted, hier.X, hier.y).axes) == 2
 
 
-def test_cli_sample_code_and_tree(tmp_path):
+def test_cli_sample_code_and_tree(tmp_path, cli):
     """`dendrogen fit/evaluate/sample --level --code/tree` for HTVAE (the maps picture)."""
     import json
 
+    out = tmp_path / "ht"
+
+    cli("fit", "--model", "htvae", "--data", "digits", "--limit", "200", "--preset", "tiny",
+           "--set", "map_sizes=3x3,2x1", "--set", "batch_size=32", "--out", str(out))  # fmt: skip
+    cli("evaluate", str(out), "--data", "digits", "--limit", "100",
+           "--json", str(tmp_path / "m.json"))  # fmt: skip
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert {"purity", "nmi", "d_tree", "dp", "lp", "purity_level2"} <= set(metrics)
+    cli("sample", str(out), "--level", "2", "--code", "1", "-n", "3",
+           "--out", str(tmp_path / "s.npy"))  # fmt: skip
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
     from typer.testing import CliRunner
 
     from dendrogen.cli import app
 
-    runner = CliRunner()
-    out = tmp_path / "ht"
-
-    def invoke(*args: str):
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == 0, result.output
-        return result
-
-    invoke("fit", "--model", "htvae", "--data", "digits", "--limit", "200", "--preset", "tiny",
-           "--set", "map_sizes=3x3,2x1", "--set", "batch_size=32", "--out", str(out))  # fmt: skip
-    invoke("evaluate", str(out), "--data", "digits", "--limit", "100",
-           "--json", str(tmp_path / "m.json"))  # fmt: skip
-    metrics = json.loads((tmp_path / "m.json").read_text())
-    assert {"purity", "nmi", "d_tree", "dp", "lp", "purity_level2"} <= set(metrics)
-    invoke("sample", str(out), "--level", "2", "--code", "1", "-n", "3",
-           "--out", str(tmp_path / "s.npy"))  # fmt: skip
-    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
-    result = runner.invoke(app, ["sample", str(out), "--level", "2", "--code", "5", "-n", "3",
-                                 "--out", str(tmp_path / "bad.npy")])  # fmt: skip
+    result = CliRunner().invoke(app, ["sample", str(out), "--level", "2", "--code", "5", "-n",
+                                      "3", "--out", str(tmp_path / "bad.npy")])  # fmt: skip
     assert result.exit_code == 1 and "code must be an integer in 0..1" in result.output
-    invoke("tree", str(out), "--data", "digits", "--limit", "100", "--out", str(tmp_path / "t.png"))
+    cli("tree", str(out), "--data", "digits", "--limit", "100", "--out", str(tmp_path / "t.png"))
     assert (tmp_path / "t.png").stat().st_size > 1000
 
 

@@ -121,28 +121,18 @@ def test_sequences_train_end_to_end():
     assert model.decode_codes().shape == (4, 2, 200)
 
 
-def test_cli_fit_evaluate_sample_tree(tmp_path):
-    from typer.testing import CliRunner
-
-    from dendrogen.cli import app
-
-    runner = CliRunner()
+def test_cli_fit_evaluate_sample_tree(tmp_path, cli):
     out = tmp_path / "som"
 
-    def invoke(*args: str):
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == 0, result.output
-        return result
-
-    invoke("fit", "--model", "somvae", "--data", "digits", "--limit", "200", "--preset", "tiny",
+    cli("fit", "--model", "somvae", "--data", "digits", "--limit", "200", "--preset", "tiny",
            "--set", "map_size=[3,3]", "--set", "batch_size=32", "--out", str(out))  # fmt: skip
-    invoke("evaluate", str(out), "--data", "digits", "--limit", "100",
+    cli("evaluate", str(out), "--data", "digits", "--limit", "100",
            "--json", str(tmp_path / "m.json"))  # fmt: skip
     import json
 
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert {"purity", "nmi", "dp", "lp"} <= set(metrics)
-    invoke("sample", str(out), "--code", "2", "-n", "3", "--out", str(tmp_path / "s.npy"))
+    cli("sample", str(out), "--code", "2", "-n", "3", "--out", str(tmp_path / "s.npy"))
     assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
-    invoke("tree", str(out), "--data", "digits", "--limit", "100", "--out", str(tmp_path / "t.png"))
+    cli("tree", str(out), "--data", "digits", "--limit", "100", "--out", str(tmp_path / "t.png"))
     assert (tmp_path / "t.png").stat().st_size > 1000
