@@ -181,22 +181,9 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             nonlocal phase_state
             if length <= 0:
                 return
-            per_epoch = trainer.steps_per_epoch(rows.shape[0])
-            phase = schedule.phase(name, length, per_epoch)
+            phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]))
             resume = phase_state if phase_state is not None and phase_state.phase == name else None
             phase_state = None
-            # The progress bar shows the epoch (of this phase's rows) and the number of leaves.
-            done = {"steps": resume.step if resume is not None else 0}
-            n_epochs = -(-phase.steps // per_epoch)
-
-            def counted(x: torch.Tensor, alpha: float) -> dict:
-                done["steps"] += 1
-                return loss_fn(x, alpha)
-
-            def describe() -> str:
-                epoch = max(1, -(-done["steps"] // per_epoch))
-                return f"{len(model.tree.leaves)} leaves, epoch {epoch}/{n_epochs}"
-
             saver = None
             if ckpt is not None:
 
@@ -204,8 +191,9 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
                     self._save_checkpoint(ckpt, cursor, subset, state)
 
             self.history_.extend(trainer.run(
-                phase, model, params, counted, rows, resume=resume, on_checkpoint=saver,
-                describe=describe, phase_index=cursor["phases_run"],
+                phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
+                describe=lambda: f"{len(model.tree.leaves)} leaves",
+                phase_index=cursor["phases_run"],
             ))  # fmt: skip
             cursor["phases_run"] += 1
 

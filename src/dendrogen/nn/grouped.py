@@ -42,7 +42,6 @@ def grouped_linear(linears: Sequence[nn.Linear], x: Tensor) -> Tensor:
 def grouped_batch_norm(norms: Sequence[nn.modules.batchnorm._BatchNorm], x: Tensor) -> Tensor:
     """n BatchNorms of C channels each on channel-grouped x: (B, n·C, ...) → same shape."""
     first = norms[0]
-    use_batch = first.training or first.running_mean is None
     weight = torch.cat([bn.weight for bn in norms]) if first.affine else None
     bias = torch.cat([bn.bias for bn in norms]) if first.affine else None
     if first.running_mean is None:
@@ -53,7 +52,7 @@ def grouped_batch_norm(norms: Sequence[nn.modules.batchnorm._BatchNorm], x: Tens
     if first.training and momentum is None:  # cumulative moving average, as nn.BatchNorm does
         momentum = 1.0 / float(first.num_batches_tracked + 1)
     y = F.batch_norm(
-        x, running_mean, running_var, weight, bias, use_batch, momentum or 0.0, first.eps
+        x, running_mean, running_var, weight, bias, first.training, momentum or 0.0, first.eps
     )
     if first.training:
         with torch.no_grad():

@@ -191,6 +191,7 @@ class Trainer:
                     post = {"loss": f"{loss.item():.2f}"}
                     if phase.kl_start < 1 or phase.kl_increment > 0:  # annealed KL weight
                         post["kl_w"] = f"{alpha:.2f}"
+                    post["epoch"] = f"{-(-state.step // per_epoch)}/{-(-phase.steps // per_epoch)}"
                     if describe is not None:
                         post["tree"] = describe()
                     bar.set_postfix(post, refresh=False)

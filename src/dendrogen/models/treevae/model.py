@@ -308,20 +308,12 @@ class TreeVAEModel(nn.Module):
     def _branch_factor(self, above: Level, nodes: list[int], parents: list[int]) -> Tensor:
         """P(node | parent, x) for each node of a level: q, 1 − q, or 1 below a pass-through
         parent. (B, n)."""
-        tree = self.tree
-        B = above.z.shape[0]
-        if above.q_left is None:
-            return above.z.new_ones(B, len(nodes))
-        q_all = above.z.new_ones(B, len(above.nodes))
-        q_all[:, above.binary] = above.q_left
-        # P = offset + slope · q: left (0, 1), right (1, −1), below a pass-through node (1, 0).
-        offset, slope = [], []
-        for node in nodes:
-            kids = tree.children(tree.parent(node))
-            binary, left = len(kids) == 2, kids[0] == node
-            offset.append(0.0 if binary and left else 1.0)
-            slope.append((1.0 if left else -1.0) if binary else 0.0)
-        return above.z.new_tensor(offset) + above.z.new_tensor(slope) * q_all[:, parents]
+        q_left = above.z.new_ones(above.z.shape[0], len(above.nodes))  # 1: pass-through parent
+        if above.q_left is not None:
+            q_left[:, above.binary] = above.q_left
+        by_child = torch.stack([q_left, 1 - q_left], dim=-1)  # P(first child), P(second child)
+        which = [self.tree.children(self.tree.parent(n)).index(n) for n in nodes]
+        return by_child[:, parents, which]
 
     @staticmethod
     def _index_level(out: TopDown, level: Level) -> None:
