@@ -2,27 +2,49 @@
 
 Layout of a saved model::
 
-    config.json          model class, its parameters and fitted metadata, versions
+    config.json          model class, its parameters and fitted metadata, versions, and the
+                         SHA-256 of every other file below ("sha256")
     tree.json            topology (when the model has a tree)
     model.safetensors    weights, BatchNorm statistics included
     metrics.json         optional
+    (checkpoints add trainer_state.pt, driver.json, ...: whatever the caller's ``extra`` writes)
 
-Every write is atomic: the folder is written under a temporary name beside the target and renamed
-into place, so an interrupted save never leaves a half-written model.
+**Only the library's own files are written or removed.** A folder is written in place: other
+files in it (notes, pictures, sub-folders) are never touched. A path that is a file, or lies under
+a file, is refused, and so is a non-empty folder that is not a dendrogen model folder, unless
+``overwrite=True`` (which then writes the library's files beside the others, replacing files
+of the same names, and still deletes nothing else).
+
+**Writes are all-or-nothing.** The new files are staged in a hidden folder inside the target
+(``.dendrogen-tmp-<pid>-<random>/``); ``config.json`` is written there last. The commit point is
+the atomic creation of ``.dendrogen-commit.json``, which lists the staged files and the stale
+files of the previous state to remove. The files are then moved into place, and the marker is
+removed. A crash before the commit point leaves the old state (the staging folder is deleted by
+the next write or read); a crash after it is completed ("rolled forward") by the next write or
+read. So a reader sees the complete old state or the complete new one, never neither.
+
+**Tamper-evident.** ``read_state`` checks every file against the hashes in ``config.json``; a
+missing, truncated, corrupt or edited file raises one ``ValueError`` naming the file. Folders
+written before hashes were recorded load with a warning (save them again to add the hashes).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
 
 from dendrogen import __version__
 from dendrogen.tree import Tree
@@ -32,9 +54,20 @@ CONFIG = "config.json"
 TREE = "tree.json"
 WEIGHTS = "model.safetensors"
 METRICS = "metrics.json"
+#: The files of a model folder; checkpoints add their own (recorded in config.json's hashes).
+OWNED = (CONFIG, TREE, WEIGHTS, METRICS)
+#: Key of config.json holding ``{file name: SHA-256 hex digest}`` of the other files.
+HASHES = "sha256"
+STAGING_PREFIX = ".dendrogen-tmp-"
+COMMIT = ".dendrogen-commit.json"
+
+#: Staging folders of writes in progress in this process (a reader must not clean them up).
+_ACTIVE: set[Path] = set()
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
-def write_json(path: Path, data: Any) -> None:
+# ---------------------------------------------------------------------------------- JSON helpers
+def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write JSON atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,26 +89,249 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def write_folder(path: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
-    """Create ``path`` atomically: ``fill(tmp_dir)`` writes the files, then the folder is renamed.
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
-    An existing folder at ``path`` is replaced only once the new one is complete.
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------- ownership
+def _dendrogen_config(path: Path) -> dict[str, Any] | None:
+    """The parsed config.json at ``path`` if it is one dendrogen wrote, else None."""
+    try:
+        if path.stat().st_size > 64 << 20:
+            return None
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and "format_version" in data and "dendrogen_version" in data:
+        return data
+    return None
+
+
+def _is_library_entry(entry: Path) -> bool:
+    return entry.name == COMMIT or entry.name.startswith(STAGING_PREFIX)
+
+
+def is_model_folder(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder dendrogen wrote (a model or a checkpoint), possibly with
+    an unfinished write in it."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    if (path / COMMIT).exists() or _dendrogen_config(path / CONFIG) is not None:
+        return True
+    return any(p.name.startswith(STAGING_PREFIX) for p in path.iterdir())
+
+
+def _may_write_into(path: Path) -> bool:
+    """An empty folder, a dendrogen folder, or one holding only dendrogen folders (e.g. the
+    ``checkpoint/`` the command line keeps inside ``--out``) and empty folders."""
+    if is_model_folder(path):
+        return True
+    for entry in path.iterdir():
+        if _is_library_entry(entry):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            if is_model_folder(entry) or not any(entry.iterdir()):
+                continue
+        return False
+    return True
+
+
+def check_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Check that the library may write a model folder at ``path``; return it as a Path.
+
+    Raises:
+        ValueError: ``path`` is a file, lies under a file, or is a non-empty folder that is not
+            a dendrogen model folder (unless ``overwrite=True``); or it cannot be written.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder; give the path of a folder to write to")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"cannot write to {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(f"cannot write to {path}: {parent} is not writable")
+            break
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"cannot write to {path}: the folder is not writable")
+        if not overwrite and not _may_write_into(path):
+            raise ValueError(
+                f"{path} is a non-empty folder that is not a dendrogen model folder; choose a new "
+                f"or empty folder, or pass overwrite=True (--overwrite) to write the model's "
+                f"files ({', '.join(OWNED)}) beside the files already there (those with other "
+                f"names are kept)"
+            )
+    return path
+
+
+def _previous_files(path: Path) -> set[str]:
+    """The library's files of the state now in ``path`` (what a new write may replace)."""
+    config = _dendrogen_config(path / CONFIG)
+    if config is None:
+        return set()
+    hashes = config.get(HASHES)
+    if isinstance(hashes, dict):
+        names = {n for n in hashes if isinstance(n, str) and _PLAIN_NAME.match(n)}
+    else:  # written before hashes were recorded: the standard files
+        names = {n for n in OWNED if (path / n).is_file()}
+    return names | {CONFIG}
+
+
+# ---------------------------------------------------------------------------------- recovery
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def _is_stale(stage: Path) -> bool:
+    """A staging folder no write is using any more."""
+    if stage in _ACTIVE:
+        return False
+    match = re.match(re.escape(STAGING_PREFIX) + r"(\d+)-", stage.name)
+    if match is None:
+        return True
+    pid = int(match.group(1))
+    return pid == os.getpid() or not _pid_alive(pid)
+
+
+def _read_plan(path: Path) -> dict[str, Any]:
+    marker = path / COMMIT
+    try:
+        plan = json.loads(marker.read_bytes())
+        staging, files, remove = plan["staging"], plan["files"], plan["remove"]
+        names = [*files, *remove]
+        if not (
+            isinstance(staging, str)
+            and staging.startswith(STAGING_PREFIX)
+            and "/" not in staging
+            and all(isinstance(n, str) and _PLAIN_NAME.match(n) for n in names)
+        ):
+            raise ValueError("unexpected entries")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{marker} (the record of an unfinished write) is unreadable ({err}); the folder may "
+            f"be damaged: delete {marker.name} and any {STAGING_PREFIX}* folder in it, then "
+            f"check or rewrite the model"
+        ) from None
+    return plan
+
+
+def _roll_forward(path: Path, plan: dict[str, Any]) -> None:
+    """Finish a committed write: move the staged files in (config.json last), remove the
+    previous state's stale files, then the staging folder and the marker. Idempotent."""
+    stage = path / plan["staging"]
+    files = list(plan["files"])
+    for name in files:
+        src = stage / name
+        if src.is_file():
+            os.replace(src, path / name)
+    for name in plan["remove"]:
+        if name not in files:
+            (path / name).unlink(missing_ok=True)
+    shutil.rmtree(stage, ignore_errors=True)
+    (path / COMMIT).unlink(missing_ok=True)
+
+
+def recover(path: str | os.PathLike) -> None:
+    """Complete or discard an interrupted write in folder ``path`` (a no-op when there is none).
+
+    A committed write is completed; an uncommitted one (a staging folder no live process uses)
+    is deleted. Leftovers of the older write scheme beside the folder (``.name.old-*``,
+    ``.name.tmp-*``) are recovered too. Called by every write and read.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    _recover_legacy(path)
+    if not path.is_dir():
+        return
+    if (path / COMMIT).exists():
+        _roll_forward(path, _read_plan(path))
+    for entry in path.iterdir():
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and _is_stale(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _recover_legacy(path: Path) -> None:
+    """Folders the old ``write_folder`` (rename the target away, rename the new one in) left."""
+    parent = path.parent
+    if not parent.is_dir():
+        return
+    prefix = f".{path.name}."
     try:
-        fill(tmp)
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        leftovers = [
+            p
+            for p in parent.iterdir()
+            if p.name.startswith(prefix)
+            and re.match(r"(old|tmp)-", p.name[len(prefix) :])
+            and p.is_dir()
+            and not p.is_symlink()
+            and (not any(p.iterdir()) or (p / CONFIG).exists())
+        ]
+    except OSError:
+        return
+    if not leftovers:
+        return
+    olds = sorted(
+        (p for p in leftovers if p.name[len(prefix) :].startswith("old-")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not path.exists() and olds and _dendrogen_config(olds[-1] / CONFIG) is not None:
+        os.replace(olds[-1], path)  # killed between the two renames: the old state comes back
+        leftovers.remove(olds[-1])
+    for p in leftovers:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------- writing
+def write_folder(
+    path: str | os.PathLike, fill: Callable[[Path], None], *, overwrite: bool = False
+) -> Path:
+    """Write the library's files of ``path`` all-or-nothing: ``fill(staging_dir)`` writes them
+    (plain files; ``config.json`` included), then they replace the previous state's files.
+
+    Files in ``path`` that the library did not write are never touched. See the module doc.
+    """
+    path = check_output_dir(path, overwrite)
+    path.mkdir(parents=True, exist_ok=True)
+    recover(path)
+    previous = _previous_files(path)
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=path))
+    _ACTIVE.add(stage)
+    committed = False
+    try:
+        fill(stage)
+        names = sorted(p.name for p in stage.iterdir())
+        for name in names:
+            if not _PLAIN_NAME.match(name) or not (stage / name).is_file():
+                raise ValueError(f"a model folder holds plain files only, got {name!r}")
+        files = [n for n in names if n != CONFIG] + ([CONFIG] if CONFIG in names else [])
+        plan = {"staging": stage.name, "files": files, "remove": sorted(previous - set(files))}
+        marker_tmp = stage / ".commit"  # swept away with the staging folder
+        marker_tmp.write_text(json.dumps(plan))
+        os.replace(marker_tmp, path / COMMIT)  # the commit point
+        committed = True
+        _roll_forward(path, plan)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not committed:
+            shutil.rmtree(stage, ignore_errors=True)
         raise
+    finally:
+        _ACTIVE.discard(stage)
     return path
 
 
@@ -86,8 +342,15 @@ def save_state(
     tree: Tree | None = None,
     metrics: dict[str, Any] | None = None,
     extra: Callable[[Path], None] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
-    """Write a model folder (see the module docstring). ``extra(dir)`` may add more files."""
+    """Write a model folder (see the module docstring).
+
+    ``extra(dir)`` may add more plain files to ``dir`` (a checkpoint's trainer state); they
+    become the library's files of that folder, hashed and replaced like the others.
+    ``overwrite=True`` allows a non-empty folder that is not a dendrogen folder.
+    """
     header = {
         "format_version": FORMAT_VERSION,
         "dendrogen_version": __version__,
@@ -95,7 +358,6 @@ def save_state(
     }
 
     def fill(tmp: Path) -> None:
-        write_json(tmp / CONFIG, header | config)
         if tree is not None:
             write_json(tmp / TREE, tree.to_dict())
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp / WEIGHTS)
@@ -103,35 +365,161 @@ def save_state(
             write_json(tmp / METRICS, metrics)
         if extra is not None:
             extra(tmp)
+        hashes = {p.name: _file_sha256(p) for p in sorted(tmp.iterdir()) if p.name != CONFIG}
+        write_json(tmp / CONFIG, header | config | {HASHES: hashes})
 
-    return write_folder(path, fill)
+    return write_folder(path, fill, overwrite=overwrite)
+
+
+def remove_state(path: str | os.PathLike) -> None:
+    """Delete the library's files of folder ``path`` (a checkpoint), then the folder if that
+    leaves it empty. Files the library did not write stay."""
+    path = Path(path)
+    if not path.is_dir():
+        return
+    recover(path)
+    for name in _previous_files(path):
+        (path / name).unlink(missing_ok=True)
+    for entry in path.iterdir():
+        if entry.name.startswith(STAGING_PREFIX) and _is_stale(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        path.rmdir()  # only when empty
+
+
+def has_state(path: str | os.PathLike) -> bool:
+    """True when ``path`` holds a saved state (an interrupted write is completed or discarded
+    first, so a committed checkpoint is found even if the process died while moving it in)."""
+    path = Path(path)
+    if not path.is_dir() and not path.parent.is_dir():
+        return False
+    recover(path)
+    return (path / CONFIG).is_file()
+
+
+# ---------------------------------------------------------------------------------- reading
+def _read_bytes(path: Path, folder: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing from the model folder {folder}") from None
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read: {err}") from None
+
+
+def _parse_json(path: Path, data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); the file is damaged") from None
 
 
 def read_state(path: str | os.PathLike) -> tuple[dict[str, Any], Tree | None, dict]:
-    """Read a model folder: ``(config, tree or None, tensors)``."""
+    """Read a model folder: ``(config, tree or None, tensors)``.
+
+    Raises:
+        FileNotFoundError: there is no folder at ``path``.
+        ValueError: it is not a model folder, or a file in it is missing, corrupt, or does not
+            match the hash recorded in config.json (the message names the file).
+    """
     path = Path(path)
+    recover(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is not a saved dendrogen model: there is no such folder")
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a saved dendrogen model: it is a file, not a folder")
     if not (path / CONFIG).is_file():
-        raise FileNotFoundError(f"{path} is not a saved dendrogen model: no {CONFIG} in it")
-    config = json.loads((path / CONFIG).read_text())
+        raise ValueError(f"{path} is not a saved dendrogen model: no {CONFIG} in it")
+    config = _parse_json(path / CONFIG, _read_bytes(path / CONFIG, path))
+    if not isinstance(config, dict):
+        raise ValueError(f"{path / CONFIG} does not hold a JSON object; the file is damaged")
     version = config.get("format_version")
-    if version is None or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(
-            f"{path / CONFIG} has format version {version}; this dendrogen ({__version__}) "
+            f"{path / CONFIG} has format version {version!r}; this dendrogen ({__version__}) "
             f"reads versions up to {FORMAT_VERSION}"
         )
-    tree = Tree.from_dict(json.loads((path / TREE).read_text())) if (path / TREE).exists() else None
-    if not (path / WEIGHTS).is_file():
-        raise FileNotFoundError(f"{path} has no {WEIGHTS}")
-    tensors = load_file(path / WEIGHTS)
+    hashes = config.get(HASHES)
+    if hashes is None:
+        warnings.warn(
+            f"{path} was saved by an older dendrogen without file hashes, so its files cannot "
+            f"be verified; save the model again to add them",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif not (
+        isinstance(hashes, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in hashes.items())
+    ):
+        raise ValueError(f"{path / CONFIG} has a damaged {HASHES!r} entry")
+    else:
+        for name in hashes:
+            if not _PLAIN_NAME.match(name):
+                raise ValueError(f"{path / CONFIG} lists an unexpected file {name!r}")
+        for name in _not_recorded(path, hashes):
+            raise ValueError(
+                f"{path / name} was not written with this model ({CONFIG} records no hash for "
+                f"it); remove it or save the model again"
+            )
+    contents: dict[str, bytes] = {}
+
+    def read(name: str) -> bytes:
+        data = _read_bytes(path / name, path)
+        if hashes is not None:
+            _verify(path, name, data, hashes[name])
+        return data
+
+    if hashes is not None:  # every recorded file, also those only a checkpoint reads
+        for name in hashes:
+            contents[name] = read(name)
+    tree = None
+    if (hashes is None and (path / TREE).exists()) or (hashes is not None and TREE in hashes):
+        data = contents.get(TREE) or read(TREE)
+        try:
+            tree = Tree.from_dict(_parse_json(path / TREE, data))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+            raise ValueError(f"{path / TREE} does not describe a valid tree: {err}") from None
+    if hashes is not None and WEIGHTS not in hashes:
+        raise ValueError(f"{path / CONFIG} records no {WEIGHTS}; the file is damaged")
+    data = contents.get(WEIGHTS) or read(WEIGHTS)
+    try:
+        tensors = load_safetensors(data)
+    except Exception as err:  # safetensors raises its own error types
+        raise ValueError(
+            f"{path / WEIGHTS} is damaged (truncated or not a safetensors file): {err}"
+        ) from None
     return config, tree, tensors
 
 
+def _not_recorded(path: Path, hashes: dict[str, str]) -> Iterable[str]:
+    """Standard model files present in ``path`` that config.json does not record."""
+    return [n for n in (TREE, WEIGHTS) if n not in hashes and (path / n).exists()]
+
+
+def _verify(path: Path, name: str, data: bytes, expected: str) -> None:
+    if _sha256(data) != expected.lower():
+        raise ValueError(
+            f"{path / name} does not match the SHA-256 recorded in {path / CONFIG}: the file "
+            f"was changed, truncated or replaced after the model was saved"
+        )
+
+
 def load(path: str | os.PathLike):
-    """Load a model saved with ``model.save(path)``; returns the fitted estimator."""
+    """Load a model saved with ``model.save(path)``; returns the fitted estimator.
+
+    Raises:
+        FileNotFoundError: no folder at ``path``.
+        ValueError: not a model folder, or a missing, damaged or edited file (named).
+    """
     from dendrogen.estimators import ESTIMATORS
 
     config, tree, tensors = read_state(path)
     name = config.get("class")
     if name not in ESTIMATORS:
-        raise ValueError(f"{path} holds a {name!r} model, which this dendrogen does not know")
-    return ESTIMATORS[name]._from_state(config, tree, tensors)
+        raise ValueError(
+            f"{Path(path) / CONFIG} names a {name!r} model, which this dendrogen does not know"
+        )
+    try:
+        return ESTIMATORS[name]._from_state(config, tree, tensors)
+    except ValueError as err:
+        raise ValueError(f"{path} cannot be loaded: {err}") from None

@@ -163,8 +163,19 @@ class DeepEstimator(BaseEstimator):
     def _state_tree(self) -> Tree | None:
         return None
 
-    def save(self, path: str | os.PathLike, metrics: dict[str, Any] | None = None) -> Path:
-        """Write the fitted model to a folder (config.json, tree.json, model.safetensors)."""
+    def save(
+        self,
+        path: str | os.PathLike,
+        metrics: dict[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the fitted model to a folder (config.json, tree.json, model.safetensors).
+
+        Only those files (and ``metrics.json``) are written; anything else in the folder is
+        kept. A path that is a file is refused, and so is a non-empty folder that is not a
+        dendrogen model folder unless ``overwrite=True``. The write is all-or-nothing, and
+        ``config.json`` records the SHA-256 of the other files, which ``load`` checks.
+        """
         check_is_fitted(self)
         config = {
             "class": self._registry_name or type(self).__name__,
@@ -176,23 +187,56 @@ class DeepEstimator(BaseEstimator):
             value = getattr(self, name, None)
             if isinstance(value, np.ndarray):
                 tensors[FITTED_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(value))
-        return io.save_state(path, config, tensors, tree=self._state_tree(), metrics=metrics)
+        return io.save_state(
+            path,
+            config,
+            tensors,
+            tree=self._state_tree(),
+            metrics=metrics,
+            overwrite=overwrite,
+        )
 
     @classmethod
     def _from_state(cls, config: dict[str, Any], tree: Tree | None, tensors: dict) -> DeepEstimator:
-        est = cls(**config["params"])
-        est.input_shape_ = tuple(config["fitted"]["input_shape"])
-        est.n_features_in_ = est.input_shape_[0]
-        est._restore(config["fitted"], tree)
+        """Rebuild a fitted estimator from ``io.read_state``'s output.
+
+        Raises one ValueError naming the file at fault (config.json, tree.json or
+        model.safetensors) for a missing key, a bad parameter value, or weights that do not fit
+        the described model.
+        """
+        where = io.CONFIG
+        try:
+            params = config["params"]
+            fitted = config["fitted"]
+            if not isinstance(params, dict) or not isinstance(fitted, dict):
+                raise TypeError("'params' and 'fitted' must be JSON objects")
+            est = cls(**params)
+            _check_saved_params(est)
+            est.input_shape_ = tuple(int(s) for s in fitted["input_shape"])
+            est.n_features_in_ = est.input_shape_[0]
+            _check_consistent(params, fitted)
+            where = f"{io.CONFIG} / {io.TREE}" if tree is not None else io.CONFIG
+            est._restore(fitted, tree)
+        except KeyError as err:
+            raise ValueError(f"{where} lacks the entry {err}") from None
+        except (TypeError, ValueError, AttributeError, IndexError, RuntimeError) as err:
+            raise ValueError(f"{where} does not describe a valid {cls.__name__}: {err}") from None
         tensors = dict(tensors)
         for name in FITTED_ARRAYS:
             if FITTED_PREFIX + name in tensors:
                 setattr(est, name, tensors.pop(FITTED_PREFIX + name).numpy())
-        missing, unexpected = est.module_.load_state_dict(tensors, strict=False)
+        try:
+            missing, unexpected = est.module_.load_state_dict(tensors, strict=False)
+        except RuntimeError as err:  # a size mismatch: config.json was edited
+            detail = " ".join(str(err).split())[:600]
+            raise ValueError(
+                f"{io.WEIGHTS} does not fit the model {io.CONFIG} describes: {detail}"
+            ) from None
         if missing or unexpected:
             raise ValueError(
-                f"the saved weights do not match the model: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}"
+                f"{io.WEIGHTS} does not match the model that {io.CONFIG}"
+                f"{' and ' + io.TREE if tree is not None else ''} describe: missing "
+                f"{missing[:5]}, unexpected {unexpected[:5]}"
             )
         est.module_.to(est.device_).eval()
         return est
@@ -233,6 +277,36 @@ class DeepEstimator(BaseEstimator):
     @staticmethod
     def _n_batches(n: int, batch_size: int) -> int:
         return max(1, math.ceil(n / batch_size))
+
+
+def _check_saved_params(est: DeepEstimator) -> None:
+    """Validate loaded parameters with the estimator's declared rules
+    (``_parameter_constraints``), or its hand-written ``_check_params`` where there are none."""
+    if hasattr(type(est), "_parameter_constraints"):
+        est._validate_params()  # sklearn's InvalidParameterError is a ValueError
+    else:
+        check = getattr(est, "_check_params", None)
+        if callable(check):
+            check()
+
+
+def _check_consistent(params: dict[str, Any], fitted: dict[str, Any]) -> None:
+    """A parameter saved twice (as a parameter and in the fitted model config) must agree: an
+    edit of one of them would load a model that is not what its parameters say."""
+    for key in ("config", "model_config"):
+        model_config = fitted.get(key)
+        if not isinstance(model_config, dict):
+            continue
+        for name, value in model_config.items():
+            given = params.get(name)
+            if given is None or given == "auto" or isinstance(given, bool):
+                continue
+            if isinstance(given, int | float | str) and isinstance(value, int | float | str):
+                if given != value:
+                    raise ValueError(
+                        f"parameter {name}={given!r} disagrees with the fitted model's "
+                        f"{name}={value!r} (fitted.{key}.{name})"
+                    )
 
 
 __all__ = [

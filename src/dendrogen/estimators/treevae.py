@@ -503,5 +503,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         self.tree_ = tree
         self.leaves_ = list(tree.leaves)
         self.n_leaves_ = len(self.leaves_)
-        self.children_, self.distances_ = tree.to_sklearn()
+        self.children_, self.distances_ = (
+            tree.to_sklearn() if self.n_leaves_ > 1 else (np.empty((0, 2), np.int64), None)
+        )
         self.history_ = list(fitted.get("history", []))
