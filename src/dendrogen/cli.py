@@ -6,10 +6,12 @@ Sub-commands are defined next to each other here; the work itself lives in the l
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import json
-import shutil
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -25,8 +27,68 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect the data sets dendrogen can read.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+#: Picture formats ``sample`` and ``tree`` write (``sample`` also writes arrays: .npy).
+PICTURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error instead of one line."
+    ),
+) -> None:
+    """Find a hierarchy of clusters in data and generate new data from any node of it."""
+    del ctx
+    _OPTIONS["debug"] = debug
+
+
+#: Global options of the running command (set by :func:`main` on every invocation).
+_OPTIONS: dict[str, Any] = {"debug": False}
+
+
+def _debug() -> bool:
+    return bool(_OPTIONS["debug"])
+
+
+def _one_line_errors(fn: Callable) -> Callable:
+    """Run a command so that an error of the library is one ``error: ...`` line on stderr and
+    exit status 1, never a traceback (``--debug`` shows it)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+            raise
+        except Exception as err:  # one line for every error; --debug shows the traceback
+            if _debug():
+                traceback.print_exc()
+            expected = (ValueError, TypeError, FileNotFoundError, OSError)
+            message = (
+                str(err).strip()
+                if isinstance(err, expected)
+                else (
+                    f"{type(err).__name__}: {err} (an internal error; run with --debug for details)"
+                )
+            )
+            typer.echo(f"error: {message or type(err).__name__}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def command(*args: Any, **kwargs: Any) -> Callable:
+    """``@app.command`` with :func:`_one_line_errors`."""
+
+    def register(fn: Callable) -> Callable:
+        return app.command(*args, **kwargs)(_one_line_errors(fn))
+
+    return register
+
 
 @data_app.command("info")
+@_one_line_errors
 def data_info(
     name: str = typer.Argument(..., help="A data set name (see `data list`) or a file/folder."),
     root: str | None = typer.Option(None, "--root", help="Directory searched first."),
@@ -46,6 +108,7 @@ def data_info(
 
 
 @data_app.command("list")
+@_one_line_errors
 def data_list(
     root: str | None = typer.Option(None, "--root", help="Directory searched first."),
 ) -> None:
@@ -88,8 +151,15 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
                 value = raw
         target = out
         *parents, leaf = key.strip().split(".")
-        for part in parents:
+        for i, part in enumerate(parents):
             target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                _fail(
+                    f"--set {item}: {'.'.join(parents[: i + 1])} is already set to "
+                    f"{target!r}, not to a group of settings"
+                )
+        if isinstance(target.get(leaf), dict) and not isinstance(value, dict):
+            _fail(f"--set {item}: {key.strip()} already holds settings {target[leaf]!r}")
         target[leaf] = value
     return out
 
@@ -117,6 +187,31 @@ def _load_model(path: str):
         _fail(str(err))
 
 
+def _check_device(device: Any) -> None:
+    import torch
+
+    try:
+        resolved = torch.device("cpu" if str(device) == "auto" else str(device))
+    except (RuntimeError, TypeError, ValueError):
+        _fail(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        _fail(f"device {device!r} was asked for, but CUDA is not available here; use cpu or auto")
+
+
+def _picture_path(out: Path, default_name: str, suffixes: tuple[str, ...]) -> Path:
+    """Where a picture really goes: ``out/default_name`` for a folder, ``out`` + ``.png`` for a
+    name without a suffix; an unknown suffix is an error."""
+    if out.is_dir():
+        return out / default_name
+    if not out.suffix:
+        return out.with_suffix(".png")
+    if out.suffix.lower() not in suffixes:
+        _fail(
+            f"cannot write {out}: unsupported file type {out.suffix!r}; use {', '.join(suffixes)}"
+        )
+    return out
+
+
 def _accepts(fn, name: str) -> bool:
     params = inspect.signature(fn).parameters
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -133,7 +228,7 @@ def _print_metrics(metrics: dict[str, float]) -> None:
 
 
 # ---------------------------------------------------------------------------------------- commands
-@app.command()
+@command()
 def fit(
     model: str = typer.Option(
         "treevae", "--model", "-m", help="treevae, htvae, somvae, vlac, vlae or gmdgm."
@@ -153,8 +248,22 @@ def fit(
         "--resume/--no-resume",
         help="Resume from OUT/checkpoint when a run there was interrupted.",
     ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Write into a non-empty folder that is not a dendrogen model (only the model's "
+        "own files are written; other files are kept).",
+    ),
+    keep_checkpoint: bool = typer.Option(
+        True,
+        "--keep-checkpoint/--drop-checkpoint",
+        help="Keep OUT/checkpoint after a successful fit, or remove its files.",
+    ),
 ) -> None:
     """Fit a model on a data set's training split and save it (progress bar while it trains)."""
+    from dendrogen import io
+    from dendrogen.estimators.base import validate_params
+
     cls = _estimator_class(model)
     params = parse_settings(settings)
     if preset is not None:
@@ -165,14 +274,23 @@ def fit(
     unknown = sorted(set(params) - set(known))
     if unknown:
         _fail(f"{cls.__name__} has no parameter(s) {unknown}; known: {sorted(known)}")
-    X, _, _ = _load_data(data, "train", root, limit)
+    if not isinstance(params.get("schedule", {}), dict | None):
+        _fail(
+            f"schedule is a group of settings (e.g. --set schedule.initial=500), "
+            f"got schedule={params['schedule']!r}"
+        )
+    _check_device(params["device"])
+    out = io.check_output_dir(out, overwrite=overwrite)
     try:
-        est = cls(**params)
-    except (TypeError, ValueError) as err:
-        _fail(str(err))
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        _fail(f"cannot create the folder {out}: {err.strerror or err}")
+    est = cls(**params)
+    validate_params(est)
+    X, _, _ = _load_data(data, "train", root, limit)
     checkpoint = out / "checkpoint"
-    if not resume and checkpoint.exists():
-        shutil.rmtree(checkpoint)
+    if not resume:
+        io.remove_state(checkpoint)
     kwargs = {"checkpoint_dir": checkpoint} if _accepts(est.fit, "checkpoint_dir") else {}
     typer.echo(
         f"fitting {cls.__name__} on {data} (train: {X.shape[0]} samples of shape "
@@ -181,20 +299,21 @@ def fit(
     start = time.perf_counter()
     try:
         est.fit(X, **kwargs)
-    except ValueError as err:
-        _fail(str(err))
     except KeyboardInterrupt:
         typer.echo(f"\ninterrupted; run the same command again to resume from {checkpoint}")
         raise typer.Exit(130) from None
     seconds = time.perf_counter() - start
-    est.save(out)
-    shutil.rmtree(checkpoint, ignore_errors=True)
+    est.save(out, overwrite=overwrite)
     typer.echo(f"done in {seconds:.0f} s; model written to {out}")
+    if kwargs and not keep_checkpoint:
+        io.remove_state(checkpoint)
+    elif kwargs and checkpoint.exists():
+        typer.echo(f"checkpoint kept in {checkpoint} (--drop-checkpoint removes it)")
     if hasattr(est, "tree_") and getattr(est, "tree_", None) is not None:
         typer.echo(f"tree: {est.tree_}")
 
 
-@app.command()
+@command()
 def evaluate(
     model_dir: str = typer.Argument(..., help="Folder of a fitted model."),
     data: str = typer.Option("digits", "--data", "-d", help="Data set name or file/folder."),
@@ -220,10 +339,7 @@ def evaluate(
     hierarchy = getattr(dataset, "hierarchy", None) if dataset is not None else None
     if hierarchy is not None and _accepts(est.evaluate, "true_tree"):
         options["true_tree"] = hierarchy
-    try:
-        metrics = est.evaluate(X, y, **options)
-    except (TypeError, ValueError) as err:
-        _fail(str(err))
+    metrics = est.evaluate(X, y, **options)
     typer.echo(f"{type(est).__name__} from {model_dir} on {data} ({split}, {X.shape[0]} samples)")
     _print_metrics(metrics)
     from dendrogen.io import write_json
@@ -233,7 +349,7 @@ def evaluate(
     typer.echo(f"metrics written to {target}")
 
 
-@app.command()
+@command()
 def sample(
     model_dir: str = typer.Argument(..., help="Folder of a fitted model."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
@@ -247,25 +363,26 @@ def sample(
     component: int | None = typer.Option(None, "--component", help="VLAC: mixture component."),
 ) -> None:
     """Generate new data from the whole model or from one node (leaf, code or component)."""
+    if out.suffix == ".npy":
+        target = out
+    else:
+        target = _picture_path(out, "samples.png", (*PICTURE_SUFFIXES, ".npy"))
     est = _load_model(model_dir)
     given = {"leaf": leaf, "level": level, "code": code, "layer": layer, "component": component}
     selectors = {k: v for k, v in given.items() if v is not None}
-    try:
-        samples = est.sample(n, **selectors)
-    except (TypeError, ValueError) as err:
-        _fail(str(err))
-    if out.suffix == ".npy":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, samples)
+    samples = est.sample(n, **selectors)
+    if target.suffix == ".npy":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, samples)
     else:
         from dendrogen.plots import plot_samples, save_figure
 
         title = ", ".join(f"{k} {v}" for k, v in selectors.items()) or "unconditional"
-        save_figure(plot_samples(samples, title=f"{type(est).__name__}: {title}"), out)
-    typer.echo(f"{n} samples written to {out}")
+        save_figure(plot_samples(samples, title=f"{type(est).__name__}: {title}"), target)
+    typer.echo(f"{n} samples written to {target}")
 
 
-@app.command()
+@command()
 def tree(
     model_dir: str = typer.Argument(..., help="Folder of a fitted model."),
     data: str = typer.Option("digits", "--data", "-d", help="Data whose samples are shown."),
@@ -275,20 +392,18 @@ def tree(
     limit: int | None = typer.Option(10000, "--limit", help="Use the first N samples."),
 ) -> None:
     """Draw the learned hierarchy with examples and generations at its nodes."""
+    out = _picture_path(out, "tree.png", PICTURE_SUFFIXES)
     est = _load_model(model_dir)
     X, y, dataset = _load_data(data, split, root, limit)
     options: dict[str, Any] = {}
     names = getattr(dataset, "classes", None) if dataset is not None else None
     if names is not None and _accepts(est.plot, "class_names"):
         options["class_names"] = list(names)
-    try:
-        est.plot(X, y, path=out, **options)
-    except (TypeError, ValueError) as err:
-        _fail(str(err))
+    est.plot(X, y, path=out, **options)
     typer.echo(f"picture written to {out}")
 
 
-@app.command()
+@command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Where to write results."),
 ) -> None:

@@ -130,16 +130,17 @@ def is_model_folder(path: str | os.PathLike) -> bool:
     return any(p.name.startswith(STAGING_PREFIX) for p in path.iterdir())
 
 
-def _may_write_into(path: Path) -> bool:
+def _may_write_into(path: Path, depth: int = 2) -> bool:
     """An empty folder, a dendrogen folder, or one holding only dendrogen folders (e.g. the
-    ``checkpoint/`` the command line keeps inside ``--out``) and empty folders."""
+    ``checkpoint/`` the command line keeps inside ``--out``) and empty folders, looking
+    ``depth`` levels down."""
     if is_model_folder(path):
         return True
     for entry in path.iterdir():
         if _is_library_entry(entry):
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            if is_model_folder(entry) or not any(entry.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and depth > 0:
+            if _may_write_into(entry, depth - 1):
                 continue
         return False
     return True

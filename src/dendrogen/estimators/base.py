@@ -211,7 +211,7 @@ class DeepEstimator(BaseEstimator):
             if not isinstance(params, dict) or not isinstance(fitted, dict):
                 raise TypeError("'params' and 'fitted' must be JSON objects")
             est = cls(**params)
-            _check_saved_params(est)
+            validate_params(est)
             est.input_shape_ = tuple(int(s) for s in fitted["input_shape"])
             est.n_features_in_ = est.input_shape_[0]
             _check_consistent(params, fitted)
@@ -279,8 +279,8 @@ class DeepEstimator(BaseEstimator):
         return max(1, math.ceil(n / batch_size))
 
 
-def _check_saved_params(est: DeepEstimator) -> None:
-    """Validate loaded parameters with the estimator's declared rules
+def validate_params(est: DeepEstimator) -> None:
+    """Validate parameters (of a loaded model, or before a fit) with the estimator's declared rules
     (``_parameter_constraints``), or its hand-written ``_check_params`` where there are none."""
     if hasattr(type(est), "_parameter_constraints"):
         est._validate_params()  # sklearn's InvalidParameterError is a ValueError
@@ -317,4 +317,5 @@ __all__ = [
     "register",
     "resolve_device",
     "seeded",
+    "validate_params",
 ]
