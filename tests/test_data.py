@@ -94,15 +94,19 @@ def test_not_found_lists_every_place_and_how_to_get_it(isolated, monkeypatch):
     err = info.value
     assert isinstance(err, FileNotFoundError)
     message = str(err)
+    for place in (empty, empty / "fashion-mnist"):
+        assert str(place) in message
+        assert place in err.places
+    assert "[system]" not in message and "[$DENDROGEN_DATA]" not in message  # root= only
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("fashion-mnist", split="test")
+    message = str(info.value)
     for place in (
-        empty,
-        empty / "fashion-mnist",
         isolated / "env" / "fashion-mnist",
         isolated / "home" / ".cache" / "dendrogen" / "fashion-mnist",
     ):
         assert str(place) in message
-        assert place in err.places
-    assert "[system]" not in message
+        assert place in info.value.places
     assert "apt-get install dataset-fashion-mnist" in message
     assert "t10k-images-idx3-ubyte" in message
 

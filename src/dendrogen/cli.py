@@ -91,7 +91,11 @@ def command(*args: Any, **kwargs: Any) -> Callable:
 @_one_line_errors
 def data_info(
     name: str = typer.Argument(..., help="A data set name (see `data list`) or a file/folder."),
-    root: str | None = typer.Option(None, "--root", help="Directory searched first."),
+    root: str | None = typer.Option(
+        None,
+        "--root",
+        help="The only directory searched (default: $DENDROGEN_DATA, cache, system).",
+    ),
     split: str = typer.Option("train", "--split", help="train or test (svhn: extra)."),
     labels: str = typer.Option("fine", "--labels", help="fine, or coarse where defined."),
     limit: int | None = typer.Option(None, "--limit", help="Read only the first N samples."),
@@ -110,7 +114,11 @@ def data_info(
 @data_app.command("list")
 @_one_line_errors
 def data_list(
-    root: str | None = typer.Option(None, "--root", help="Directory searched first."),
+    root: str | None = typer.Option(
+        None,
+        "--root",
+        help="The only directory searched (default: $DENDROGEN_DATA, cache, system).",
+    ),
 ) -> None:
     """The known data sets and where each was found."""
     from dendrogen.data.registry import format_availability
@@ -239,7 +247,7 @@ def fit(
     settings: list[str] = typer.Option(
         [], "--set", help="Model parameter key=value; repeatable, e.g. --set max_leaves=20."
     ),
-    root: str | None = typer.Option(None, "--root", help="Directory searched first for data."),
+    root: str | None = typer.Option(None, "--root", help="The only directory searched for data."),
     limit: int | None = typer.Option(None, "--limit", help="Use the first N training samples."),
     seed: int = typer.Option(0, "--seed", help="random_state of the model."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
@@ -318,7 +326,7 @@ def evaluate(
     model_dir: str = typer.Argument(..., help="Folder of a fitted model."),
     data: str = typer.Option("digits", "--data", "-d", help="Data set name or file/folder."),
     split: str = typer.Option("test", "--split", help="Split to evaluate on."),
-    root: str | None = typer.Option(None, "--root", help="Directory searched first for data."),
+    root: str | None = typer.Option(None, "--root", help="The only directory searched for data."),
     limit: int | None = typer.Option(None, "--limit", help="Use the first N samples."),
     ll_samples: int = typer.Option(
         0,
@@ -388,7 +396,7 @@ def tree(
     data: str = typer.Option("digits", "--data", "-d", help="Data whose samples are shown."),
     out: Path = typer.Option(Path("tree.png"), "--out", "-o", help="Picture to write."),
     split: str = typer.Option("train", "--split", help="Split whose samples are shown."),
-    root: str | None = typer.Option(None, "--root", help="Directory searched first for data."),
+    root: str | None = typer.Option(None, "--root", help="The only directory searched for data."),
     limit: int | None = typer.Option(10000, "--limit", help="Use the first N samples."),
 ) -> None:
     """Draw the learned hierarchy with examples and generations at its nodes."""

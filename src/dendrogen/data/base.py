@@ -2,7 +2,9 @@
 
 Search order for a data set's files (the first place holding every file of the split wins):
 
-1. ``root=`` itself, then ``root/<dirname>``;
+1. ``root=`` itself, then ``root/<dirname>``. An explicit ``root=`` is the only place searched:
+   the steps below are skipped, so a wrong ``root`` is an error, never a silent read of
+   another copy;
 2. ``$DENDROGEN_DATA/<dirname>``;
 3. ``~/.cache/dendrogen/<dirname>`` (``$XDG_CACHE_HOME`` replaces ``~/.cache`` when set);
 4. known system locations, :data:`SYSTEM_LOCATIONS` (Debian's ``dataset-fashion-mnist``,
@@ -76,13 +78,15 @@ def cache_dir() -> Path:
 def search_places(
     name: str, dirnames: Sequence[str] = (), root: str | os.PathLike[str] | None = None
 ) -> list[Place]:
-    """Every directory searched for data set ``name``, in search order (see the module doc)."""
+    """Every directory searched for data set ``name``, in search order (see the module doc);
+    with ``root``, only ``root`` and its sub-folders."""
     dirnames = tuple(dict.fromkeys((name, *dirnames)))
     places: list[Place] = []
     if root is not None:
         root_path = Path(root).expanduser()
         places.append(Place(root_path, "root="))
         places.extend(Place(root_path / d, "root=") for d in dirnames)
+        return places
     env = os.environ.get(ENV_VAR)
     if env:
         places.extend(Place(Path(env).expanduser() / d, f"${ENV_VAR}") for d in dirnames)
@@ -277,6 +281,15 @@ class Dataset:
         if found is not None:
             return found
         places = self.places()
+        if self.root is not None and not self.root.is_dir():
+            what = "is a file, not a folder" if self.root.exists() else "does not exist"
+            raise DatasetNotFoundError(
+                f"data set {self.name!r}: root={str(self.root)!r} {what}; with root= given, "
+                f"dendrogen looks only there (leave root out to search $DENDROGEN_DATA, the "
+                f"cache and the system locations)",
+                name=self.name,
+                places=[p.path for p in places],
+            )
         lines = [f"data set {self.name!r} (split {split!r}) was not found. Looked in:"]
         partial = []
         for place in places:
@@ -286,7 +299,9 @@ class Dataset:
                     missing = self._missing(directory, split)
                     if len(missing) < len(self.required_files(split)):
                         partial.append(f"  {directory} lacks {', '.join(missing)}")
-        if not os.environ.get(ENV_VAR):
+        if self.root is not None:
+            lines.append("  (only root= is searched when it is given)")
+        elif not os.environ.get(ENV_VAR):
             lines.append(f"  (${ENV_VAR} is not set)")
         if self.subdirs:
             subdirs = ", ".join(f"{s}/" for s in self.subdirs)

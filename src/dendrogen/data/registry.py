@@ -15,7 +15,7 @@ from dendrogen.data.base import Dataset
 from dendrogen.data.celeba import CelebA
 from dendrogen.data.cifar import CIFAR10, CIFAR100
 from dendrogen.data.digits import Digits
-from dendrogen.data.errors import UnknownDatasetError
+from dendrogen.data.errors import DatasetNotFoundError, UnknownDatasetError
 from dendrogen.data.idx import MNIST, FashionMNIST
 from dendrogen.data.newsgroups import Newsgroups20
 from dendrogen.data.omniglot import Omniglot, Omniglot5
@@ -90,6 +90,16 @@ def get_dataset(
     if not isinstance(name, os.PathLike):
         canonical = _canonical(str(name))
         if canonical is not None:
+            if root is not None and not Path(root).expanduser().is_dir():
+                what = "is a file, not a folder" if Path(root).expanduser().exists() else (
+                    "does not exist")  # fmt: skip
+                raise DatasetNotFoundError(
+                    f"data set {canonical!r}: root={str(root)!r} {what}; with root= given, "
+                    f"dendrogen looks only there (leave root out to search $DENDROGEN_DATA, "
+                    f"the cache and the system locations)",
+                    name=canonical,
+                    places=[Path(root).expanduser()],
+                )
             return DATASETS[canonical](root)
     if _looks_like_path(name):
         if root is not None:
@@ -119,7 +129,8 @@ def load_dataset(
             path of a ``.npy``/``.npz``/``.csv`` file or of an image folder.
         split: ``"train"`` or ``"test"`` (SVHN adds ``"extra"``, CelebA ``"valid"``; files
             have only ``"train"``).
-        root: a directory searched first for the data set's files.
+        root: the directory holding the data set's files (directly or in a sub-folder named
+            after it); when given, it is the only place searched.
         labels: ``"fine"`` class ids, or ``"coarse"`` super-class ids where the data set has
             them (CIFAR-100: 20, Fashion-MNIST: 6 groups, 20 Newsgroups: 6 subjects).
         limit: read only the first ``limit`` samples of the split.

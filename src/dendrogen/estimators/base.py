@@ -88,6 +88,8 @@ class DeepEstimator(BaseEstimator):
             check_is_fitted(self)
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
+        if not reset:
+            self._check_sample_shape(X)
         X = validate_data(
             self,
             X,
@@ -104,13 +106,38 @@ class DeepEstimator(BaseEstimator):
         if reset:
             self.input_shape_ = shape
         elif shape != tuple(self.input_shape_):
-            raise ValueError(
-                f"X has samples of shape {shape}, but {type(self).__name__} was fitted on "
-                f"samples of shape {tuple(self.input_shape_)}"
-            )
+            raise ValueError(self._shape_message(shape))
         if not reset and self._needs_unit_interval():
             self._check_unit_interval(X)
         return X
+
+    def _check_sample_shape(self, X: Any) -> None:
+        """Before scikit-learn's feature count check: a sample shape that differs from the
+        fitted one (e.g. flat images) gets a message naming both shapes, not "X has 64
+        features, but ... is expecting 1 features". Plain (N, D) tables keep sklearn's message."""
+        expected = tuple(getattr(self, "input_shape_", ()))
+        shape = getattr(X, "shape", None)
+        if shape is None:
+            try:
+                shape = np.shape(X)
+            except (ValueError, TypeError):
+                return  # ragged: validate_data says what is wrong
+        shape = tuple(int(s) for s in shape)
+        if not expected or len(shape) < 2 or (len(expected) == 1 and len(shape) == 2):
+            return
+        if shape[1:] != expected:
+            raise ValueError(self._shape_message(shape[1:]))
+
+    def _shape_message(self, shape: tuple[int, ...]) -> str:
+        expected = tuple(self.input_shape_)
+        message = (
+            f"X has samples of shape {shape}, but {type(self).__name__} was fitted on samples "
+            f"of shape {expected}"
+        )
+        if math.prod(shape) == math.prod(expected):
+            dims = ", ".join(str(d) for d in expected)
+            message += f"; reshape X first: X.reshape(-1, {dims})"
+        return message
 
     @staticmethod
     def _check_unit_interval(X: np.ndarray) -> None:
@@ -279,6 +306,31 @@ class DeepEstimator(BaseEstimator):
         return max(1, math.ceil(n / batch_size))
 
 
+class InvalidArgumentError(ValueError, TypeError):
+    """A bad argument to a method (``sample(2.5)``, ``leaf="x"``): both a ValueError and a
+    TypeError, like scikit-learn's InvalidParameterError, so either ``except`` catches it."""
+
+
+def check_int(
+    value: Any, name: str, low: int | None = None, high: int | None = None, hint: str = ""
+) -> int:
+    """``value`` as an int if it is an integer (Python or NumPy; not a bool, float or string)
+    in ``[low, high]``, else an :class:`InvalidArgumentError` saying what is allowed."""
+    if low is not None and high is not None:
+        allowed = f"an integer in {low}..{high}"
+    elif low is not None:
+        allowed = "a positive integer" if low == 1 else f"an integer >= {low}"
+    else:
+        allowed = "an integer"
+    ok = not isinstance(value, bool) and isinstance(value, int | np.integer)
+    if ok:
+        ok = (low is None or value >= low) and (high is None or value <= high)
+    if not ok:
+        kind = "" if isinstance(value, int | np.integer) else f" ({type(value).__name__})"
+        raise InvalidArgumentError(f"{name} must be {allowed}{hint}, got {value!r}{kind}")
+    return int(value)
+
+
 def validate_params(est: DeepEstimator) -> None:
     """Validate parameters (of a loaded model, or before a fit) with the estimator's declared rules
     (``_parameter_constraints``), or its hand-written ``_check_params`` where there are none."""
@@ -312,7 +364,9 @@ def _check_consistent(params: dict[str, Any], fitted: dict[str, Any]) -> None:
 __all__ = [
     "ESTIMATORS",
     "DeepEstimator",
+    "InvalidArgumentError",
     "NotFittedError",
+    "check_int",
     "fixed_noise",
     "register",
     "resolve_device",

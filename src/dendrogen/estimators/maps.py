@@ -22,7 +22,7 @@ from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from dendrogen import io
-from dendrogen.estimators.base import DeepEstimator, seeded
+from dendrogen.estimators.base import DeepEstimator, check_int, seeded
 from dendrogen.nn.som_nets import OUTPUTS
 from dendrogen.training import Phase, PhaseState, Trainer
 from dendrogen.tree import Tree
@@ -246,9 +246,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
 
     def _check_level(self, level: int) -> int:
         m = self.n_levels_
-        if not isinstance(level, int | np.integer) or not 1 <= level <= m:
-            raise ValueError(f"level must be an integer in 1..{m} (1 = finest map), got {level!r}")
-        return int(level)
+        return check_int(level, "level", 1, m, " (1 = finest map)")
 
     def predict(self, X: Any, level: int = 1) -> np.ndarray:
         """Code index of each sample on map ``level`` (1 = finest), from μ_0 (eq. 4). (N,)."""
@@ -328,8 +326,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
         if selectors:
             raise TypeError(f"{type(self).__name__}.sample takes level= and code=, "
                             f"not {sorted(selectors)}")  # fmt: skip
-        if not isinstance(n_samples, int | np.integer) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        n_samples = check_int(n_samples, "n_samples", low=1)
         level = self._check_level(1 if level is None else level)
         n_codes = len(self.code_counts_[level - 1])
         gen = None if random_state is None else torch.Generator().manual_seed(int(random_state))
@@ -337,9 +334,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
             weights = torch.as_tensor(self.code_counts_[level - 1], dtype=torch.float64)
             codes = torch.multinomial(weights, int(n_samples), replacement=True, generator=gen)
         else:
-            if not isinstance(code, int | np.integer) or not 0 <= code < n_codes:
-                raise ValueError(f"code must be an integer in 0..{n_codes - 1} on level {level}, "
-                                 f"got {code!r}")  # fmt: skip
+            code = check_int(code, "code", 0, n_codes - 1, f" on level {level}")
             codes = torch.full((int(n_samples),), int(code), dtype=torch.long)
         self.module_.eval()
         with torch.inference_mode():

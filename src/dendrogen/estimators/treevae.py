@@ -21,7 +21,7 @@ from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from dendrogen import io
-from dendrogen.estimators.base import DeepEstimator, fixed_noise, register, seeded
+from dendrogen.estimators.base import DeepEstimator, check_int, fixed_noise, register, seeded
 from dendrogen.models.treevae.config import TreeVAEConfig, make_schedule
 from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.likelihood import log_likelihood
@@ -406,14 +406,11 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         check_is_fitted(self)
         if selectors:
             raise TypeError(f"TreeVAE.sample takes leaf=, not {sorted(selectors)}")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        n_samples = check_int(n_samples, "n_samples", low=1)
         node = None
         if leaf is not None:
-            if not 0 <= int(leaf) < self.n_leaves_:
-                raise ValueError(f"leaf must be a cluster label in 0..{self.n_leaves_ - 1}, "
-                                 f"got {leaf}")  # fmt: skip
-            node = self.leaves_[int(leaf)]
+            leaf = check_int(leaf, "leaf", 0, self.n_leaves_ - 1, " (a cluster label from predict)")
+            node = self.leaves_[leaf]
         self.module_.eval()
         x, _ = self.module_.generate(n_samples, node)
         return x.cpu().numpy()

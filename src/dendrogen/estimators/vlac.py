@@ -22,7 +22,13 @@ from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from dendrogen import io
-from dendrogen.estimators.base import DeepEstimator, register, seeded
+from dendrogen.estimators.base import (
+    DeepEstimator,
+    InvalidArgumentError,
+    check_int,
+    register,
+    seeded,
+)
 from dendrogen.models.gmvae import gmdgm_structure
 from dendrogen.models.vlac import (
     VLACConfig,
@@ -225,8 +231,11 @@ class _LadderEstimator(TransformerMixin, DeepEstimator):
                     else "give a layer"
                 )
         allowed = self._public_layers()
-        if isinstance(layer, bool) or int(layer) != layer or int(layer) not in allowed:
-            raise ValueError(f"layer must be one of {allowed} (1 = nearest the data), got {layer}")
+        ok = not isinstance(layer, bool) and isinstance(layer, int | np.integer)
+        if not ok or int(layer) not in allowed:
+            raise InvalidArgumentError(
+                f"layer must be one of {allowed} (1 = nearest the data), got {layer!r}"
+            )
         layer = int(layer)
         if mixture and K[layer - 1] == 1:
             mix = [l + 1 for l, k in enumerate(K) if k > 1]
@@ -319,9 +328,7 @@ class _LadderEstimator(TransformerMixin, DeepEstimator):
         return [None if z is None else z.expand(n, -1).clone() for z in zs]
 
     def _check_n(self, n: int, name: str = "n_samples") -> int:
-        if isinstance(n, bool) or int(n) != n or n < 1:
-            raise ValueError(f"{name} must be a positive integer, got {n!r}")
-        return int(n)
+        return check_int(n, name, low=1)
 
     @torch.inference_mode()
     def sample(
@@ -357,9 +364,7 @@ class _LadderEstimator(TransformerMixin, DeepEstimator):
 
     def _check_component(self, l: int, component: int) -> int:
         K_l = self._structure()[0][l]
-        if isinstance(component, bool) or int(component) != component or not (0 <= component < K_l):
-            raise ValueError(f"component must be an integer in [0, {K_l}) for layer {l + 1}")
-        return int(component)
+        return check_int(component, "component", 0, K_l - 1, f" for layer {l + 1}")
 
     @torch.inference_mode()
     def sample_by_component(
