@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -116,7 +121,8 @@ def test_remove_state_removes_only_library_files(fitted, tmp_path):
 
 # ---------------------------------------------------------------------- all-or-nothing writes
 def crash_after(monkeypatch, k: int) -> None:
-    """Make the (k+1)-th os.replace raise, as if the process died there."""
+    """Make the (k+1)-th os.replace raise, as if the process died there; folders are not
+    removed either (a dead process cleans nothing up)."""
     real = os.replace
     calls = {"n": 0}
 
@@ -127,6 +133,7 @@ def crash_after(monkeypatch, k: int) -> None:
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(shutil, "rmtree", lambda *a, **kw: None)
 
 
 @pytest.mark.parametrize("first_write", [False, True])
@@ -171,6 +178,40 @@ def test_a_crash_at_any_step_leaves_the_old_or_the_new_model(
         if done:
             break
     assert done and seen == ({"none", "new"} if first_write else {"old", "new"})
+
+
+KILLED_WRITER = """
+import sys, torch
+from dendrogen import io
+path = sys.argv[1]
+print("ready", flush=True)
+i = 0
+while True:
+    v = float(i % 2)
+    io.save_state(path, {"class": "none", "i": i}, {"a": torch.full((300_000,), v),
+                  "b": torch.full((300_000,), v)}, metrics={"v": v})
+    i += 1
+"""
+
+
+def test_sigkill_during_writes_leaves_a_complete_state(tmp_path):
+    d = tmp_path / "ck"
+    io.save_state(d, {"class": "none"}, {"a": torch.zeros(3), "b": torch.zeros(3)},
+                  metrics={"v": 0.0})  # fmt: skip
+    (d / "notes.txt").write_text("keep")
+    delays = np.random.default_rng(0).uniform(0.05, 0.6, size=5)
+    for delay in delays:
+        child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(d)],
+                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(float(delay))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        _, _, tensors = io.read_state(d)
+        v = json.loads((d / io.METRICS).read_text())["v"]
+        assert {tensors["a"].unique().tolist()[0], tensors["b"].unique().tolist()[0]} == {v}
+        assert leftovers(d) == [] and (d / "notes.txt").read_text() == "keep"
 
 
 def test_a_write_after_a_crash_cleans_up(fitted, tmp_path, monkeypatch):

@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -200,15 +201,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: A staging folder untouched this long is stale even if its writer's pid is in use again.
+STALE_AFTER_S = 3600.0
+
+
 def _is_stale(stage: Path) -> bool:
-    """A staging folder no write is using any more."""
+    """A staging folder no write is using any more: not one of this process's writes in
+    progress, and its writer (pid in the name) has exited or it is over an hour old."""
     if stage in _ACTIVE:
         return False
     match = re.match(re.escape(STAGING_PREFIX) + r"(\d+)-", stage.name)
     if match is None:
         return True
     pid = int(match.group(1))
-    return pid == os.getpid() or not _pid_alive(pid)
+    if pid == os.getpid() or not _pid_alive(pid):
+        return True
+    try:
+        return time.time() - stage.stat().st_mtime > STALE_AFTER_S
+    except OSError:
+        return False
 
 
 def _read_plan(path: Path) -> dict[str, Any]:
@@ -505,8 +516,11 @@ def _verify(path: Path, name: str, data: bytes, expected: str) -> None:
         )
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike, device: str | None = None):
     """Load a model saved with ``model.save(path)``; returns the fitted estimator.
+
+    ``device`` replaces the saved ``device`` parameter (e.g. ``"cpu"`` for a model fitted on a
+    GPU machine).
 
     Raises:
         FileNotFoundError: no folder at ``path``.
@@ -515,6 +529,8 @@ def load(path: str | os.PathLike):
     from dendrogen.estimators import ESTIMATORS
 
     config, tree, tensors = read_state(path)
+    if device is not None and isinstance(config.get("params"), dict):
+        config = config | {"params": config["params"] | {"device": device}}
     name = config.get("class")
     if name not in ESTIMATORS:
         raise ValueError(

@@ -265,7 +265,13 @@ class DeepEstimator(BaseEstimator):
                 f"{' and ' + io.TREE if tree is not None else ''} describe: missing "
                 f"{missing[:5]}, unexpected {unexpected[:5]}"
             )
-        est.module_.to(est.device_).eval()
+        try:
+            est.module_.to(est.device_).eval()
+        except (RuntimeError, AssertionError, ValueError) as err:
+            raise ValueError(
+                f"{io.CONFIG} asks for device {params.get('device')!r}, which is not usable "
+                f"here ({err}); load it with dendrogen.load(path, device='cpu')"
+            ) from None
         return est
 
     def _restore(self, fitted: dict[str, Any], tree: Tree | None) -> None:
