@@ -296,6 +296,21 @@ def test_swapped_children_in_tree_json_are_detected(tmp_path, fitted):
         dendrogen.load(d)
 
 
+def test_without_hashes_the_tree_is_still_checked_against_the_weights(tmp_path, fitted):
+    d = tmp_path / "m"
+    fitted.save(d)
+    edit_json(d / "config.json", lambda c: c.pop("sha256"))
+    tree = json.loads((d / "tree.json").read_text())
+    leaf = tree["nodes"][-1]["id"]
+    tree["nodes"] = tree["nodes"][:-1]  # drop a leaf: its decoder's weights are unexpected
+    (d / "tree.json").write_text(json.dumps(tree))
+    with pytest.warns(UserWarning), pytest.raises(ValueError) as info:
+        dendrogen.load(d)
+    message = str(info.value)
+    assert "model.safetensors does not match" in message and "tree.json" in message
+    assert f".{leaf}." in message
+
+
 def test_folders_without_hashes_load_with_a_warning(fitted, data, tmp_path):
     d = tmp_path / "m"
     fitted.save(d)
