@@ -117,6 +117,13 @@ def test_remove_state_removes_only_library_files(fitted, tmp_path):
     (d / "notes.txt").write_text("keep")
     io.remove_state(d)
     assert os.listdir(d) == ["notes.txt"]
+    fitted.save(d / "checkpoint")  # a checkpoint nested one level down goes too
+    io.remove_state(d)
+    assert os.listdir(d) == ["notes.txt"]
+    (d / "notes.txt").unlink()
+    fitted.save(d / "checkpoint")
+    io.remove_state(d)
+    assert not d.exists()
 
 
 # ---------------------------------------------------------------------- all-or-nothing writes

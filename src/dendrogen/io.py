@@ -383,12 +383,17 @@ def save_state(
     return write_folder(path, fill, overwrite=overwrite)
 
 
-def remove_state(path: str | os.PathLike) -> None:
-    """Delete the library's files of folder ``path`` (a checkpoint), then the folder if that
-    leaves it empty. Files the library did not write stay."""
+def remove_state(path: str | os.PathLike, _depth: int = 1) -> None:
+    """Delete the library's files of folder ``path`` (a checkpoint) and of the model folders
+    directly in it, then each folder that this leaves empty. Files the library did not write
+    stay."""
     path = Path(path)
     if not path.is_dir():
         return
+    if _depth > 0:
+        for entry in path.iterdir():
+            if entry.is_dir() and not entry.is_symlink() and is_model_folder(entry):
+                remove_state(entry, _depth - 1)
     recover(path)
     for name in _previous_files(path):
         (path / name).unlink(missing_ok=True)
