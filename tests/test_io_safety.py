@@ -235,6 +235,16 @@ def test_a_write_after_a_crash_cleans_up(fitted, tmp_path, monkeypatch):
     assert leftovers(d) == [] and io.has_state(d)
 
 
+def test_a_damaged_commit_marker_is_a_clear_error(fitted, tmp_path):
+    d = tmp_path / "m"
+    fitted.save(d)
+    (d / io.COMMIT).write_text('{"staging": "../../etc", "files": [], "remove": ["notes.txt"]}')
+    (d / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match=r"\.dendrogen-commit\.json .* is unreadable"):
+        dendrogen.load(d)
+    assert (d / "notes.txt").read_text() == "keep"
+
+
 def test_folders_left_by_the_old_write_scheme_are_recovered(fitted, tmp_path):
     ck = tmp_path / "ck"
     fitted.save(tmp_path / ".ck.old-123")  # killed between the two renames of old write_folder

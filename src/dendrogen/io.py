@@ -222,25 +222,36 @@ def _is_stale(stage: Path) -> bool:
         return False
 
 
-def _read_plan(path: Path) -> dict[str, Any]:
+def _read_plan(path: Path) -> dict[str, Any] | None:
+    """The plan in the commit marker; None if the marker is gone (its write just finished)."""
     marker = path / COMMIT
+    problem = None
     try:
         plan = json.loads(marker.read_bytes())
-        staging, files, remove = plan["staging"], plan["files"], plan["remove"]
-        names = [*files, *remove]
-        if not (
-            isinstance(staging, str)
-            and staging.startswith(STAGING_PREFIX)
-            and "/" not in staging
-            and all(isinstance(n, str) and _PLAIN_NAME.match(n) for n in names)
-        ):
-            raise ValueError("unexpected entries")
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        plan, problem = None, str(err)
+    if problem is None:
+        try:
+            staging, files, remove = plan["staging"], plan["files"], plan["remove"]
+            names = [*files, *remove]
+        except (KeyError, TypeError) as err:
+            problem = f"no {err}"
+        else:
+            if not (
+                isinstance(staging, str)
+                and staging.startswith(STAGING_PREFIX)
+                and "/" not in staging
+                and all(isinstance(n, str) and _PLAIN_NAME.match(n) for n in names)
+            ):
+                problem = "unexpected entries"
+    if problem is not None:
         raise ValueError(
-            f"{marker} (the record of an unfinished write) is unreadable ({err}); the folder may "
-            f"be damaged: delete {marker.name} and any {STAGING_PREFIX}* folder in it, then "
+            f"{marker} (the record of an unfinished write) is unreadable ({problem}); the folder "
+            f"may be damaged: delete {marker.name} and any {STAGING_PREFIX}* folder in it, then "
             f"check or rewrite the model"
-        ) from None
+        )
     return plan
 
 
@@ -252,7 +263,9 @@ def _roll_forward(path: Path, plan: dict[str, Any]) -> None:
     for name in files:
         src = stage / name
         if src.is_file():
-            os.replace(src, path / name)
+            # another process (a reader recovering at the same time) may have moved it already
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(src, path / name)
     for name in plan["remove"]:
         if name not in files:
             (path / name).unlink(missing_ok=True)
@@ -272,7 +285,9 @@ def recover(path: str | os.PathLike) -> None:
     if not path.is_dir():
         return
     if (path / COMMIT).exists():
-        _roll_forward(path, _read_plan(path))
+        plan = _read_plan(path)
+        if plan is not None:
+            _roll_forward(path, plan)
     for entry in path.iterdir():
         if entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and _is_stale(entry):
             shutil.rmtree(entry, ignore_errors=True)
