@@ -62,6 +62,13 @@ def test_treevae_leaf_is_checked_not_truncated(treevae, leaf):
         treevae.sample(2, leaf=leaf)
 
 
+@pytest.mark.parametrize("node", ["x", 1.5, True, 99, None])
+def test_treevae_transform_node_is_checked(treevae, X, node):
+    with pytest.raises((ValueError, TypeError), match="node must be 'root', 'leaf' or a node id"):
+        treevae.transform(X[:2], node=node)
+    assert treevae.transform(X[:2], node=np.int64(treevae.leaves_[0])).shape == (2, 2)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"level": "x"}, "level must be"), ({"level": 1.5}, "level must be"),
     ({"level": 9}, "level must be"), ({"code": 1.5}, "code must be"),

@@ -21,7 +21,14 @@ from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from dendrogen import io
-from dendrogen.estimators.base import DeepEstimator, check_int, fixed_noise, register, seeded
+from dendrogen.estimators.base import (
+    DeepEstimator,
+    InvalidArgumentError,
+    check_int,
+    fixed_noise,
+    register,
+    seeded,
+)
 from dendrogen.models.treevae.config import TreeVAEConfig, make_schedule
 from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.likelihood import log_likelihood
@@ -360,6 +367,13 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         X = self._validate(X, reset=False)
         model = self.module_
         leaves = torch.as_tensor(self.leaves_)
+        if node not in ("root", "leaf"):
+            ok = not isinstance(node, bool) and isinstance(node, int | np.integer)
+            if not ok or int(node) not in model.tree:
+                raise InvalidArgumentError(
+                    f"node must be 'root', 'leaf' or a node id of the tree "
+                    f"({list(model.tree.nodes)}), got {node!r}"
+                )
 
         def fn(xb: torch.Tensor) -> np.ndarray:
             d = model.bottom_up_pass(xb)
@@ -371,8 +385,6 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
                 zs = torch.stack([td.z[int(lf)] for lf in self.leaves_], 1)
                 pick = (best[:, None] == leaves[None, :]).float().argmax(1)
                 return zs[torch.arange(len(best)), pick].cpu().numpy()
-            if int(node) not in model.tree:
-                raise ValueError(f"node {node} is not in the tree; nodes: {model.tree.nodes}")
             return td.z[int(node)].cpu().numpy()
 
         return np.concatenate(self._batched(X, fn))
