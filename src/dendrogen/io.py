@@ -534,29 +534,3 @@ def _verify(path: Path, name: str, data: bytes, expected: str) -> None:
             f"{path / name} does not match the SHA-256 recorded in {path / CONFIG}: the file "
             f"was changed, truncated or replaced after the model was saved"
         )
-
-
-def load(path: str | os.PathLike, device: str | None = None):
-    """Load a model saved with ``model.save(path)``; returns the fitted estimator.
-
-    ``device`` replaces the saved ``device`` parameter (e.g. ``"cpu"`` for a model fitted on a
-    GPU machine).
-
-    Raises:
-        FileNotFoundError: no folder at ``path``.
-        ValueError: not a model folder, or a missing, damaged or edited file (named).
-    """
-    from dendrogen.estimators import ESTIMATORS
-
-    config, tree, tensors = read_state(path)
-    if device is not None and isinstance(config.get("params"), dict):
-        config = config | {"params": config["params"] | {"device": device}}
-    name = config.get("class")
-    if name not in ESTIMATORS:
-        raise ValueError(
-            f"{Path(path) / CONFIG} names a {name!r} model, which this dendrogen does not know"
-        )
-    try:
-        return ESTIMATORS[name]._from_state(config, tree, tensors)
-    except ValueError as err:
-        raise ValueError(f"{path} cannot be loaded: {err}") from None

@@ -367,6 +367,33 @@ def _check_consistent(params: dict[str, Any], fitted: dict[str, Any]) -> None:
                     )
 
 
+def load(path: str | os.PathLike, device: str | None = None) -> DeepEstimator:
+    """Load a model saved with ``model.save(path)``; returns the fitted estimator.
+
+    ``device`` replaces the saved ``device`` parameter (e.g. ``"cpu"`` for a model fitted on a
+    GPU machine). It sits beside the registry of estimator classes (not in ``dendrogen.io``) so
+    that ``io`` never imports the estimators that import it.
+
+    Raises:
+        FileNotFoundError: no folder at ``path``.
+        ValueError: not a model folder, or a missing, damaged or edited file (named).
+    """
+    import dendrogen.estimators  # noqa: F401 - registers every estimator class
+
+    config, tree, tensors = io.read_state(path)
+    if device is not None and isinstance(config.get("params"), dict):
+        config = config | {"params": config["params"] | {"device": device}}
+    name = config.get("class")
+    if name not in ESTIMATORS:
+        raise ValueError(
+            f"{Path(path) / io.CONFIG} names a {name!r} model, which this dendrogen does not know"
+        )
+    try:
+        return ESTIMATORS[name]._from_state(config, tree, tensors)
+    except ValueError as err:
+        raise ValueError(f"{path} cannot be loaded: {err}") from None
+
+
 __all__ = [
     "ESTIMATORS",
     "DeepEstimator",
@@ -374,6 +401,7 @@ __all__ = [
     "NotFittedError",
     "check_int",
     "fixed_noise",
+    "load",
     "register",
     "resolve_device",
     "seeded",
