@@ -21,7 +21,7 @@ _LAZY = {
     "VLAC": "dendrogen.estimators",
     "VLAE": "dendrogen.estimators",
     "GMDGM": "dendrogen.estimators",
-    "load": "dendrogen.io",
+    "load": "dendrogen.estimators",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -109,7 +109,7 @@ def _load_data(data: str, split: str, root: str | None, limit: int | None):
 
 
 def _load_model(path: str):
-    from dendrogen.io import load
+    from dendrogen.estimators import load
 
     try:
         return load(path)

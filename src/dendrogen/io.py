@@ -124,14 +124,3 @@ def read_state(path: str | os.PathLike) -> tuple[dict[str, Any], Tree | None, di
         raise FileNotFoundError(f"{path} has no {WEIGHTS}")
     tensors = load_file(path / WEIGHTS)
     return config, tree, tensors
-
-
-def load(path: str | os.PathLike):
-    """Load a model saved with ``model.save(path)``; returns the fitted estimator."""
-    from dendrogen.estimators import ESTIMATORS
-
-    config, tree, tensors = read_state(path)
-    name = config.get("class")
-    if name not in ESTIMATORS:
-        raise ValueError(f"{path} holds a {name!r} model, which this dendrogen does not know")
-    return ESTIMATORS[name]._from_state(config, tree, tensors)

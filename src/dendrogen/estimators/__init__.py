@@ -1,7 +1,7 @@
 """The scikit-learn face of dendrogen: one estimator per model, registered for loading and the
 command line. Each model family has its own module; importing this package imports them all."""
 
-from dendrogen.estimators.base import ESTIMATORS, DeepEstimator, register
+from dendrogen.estimators.base import ESTIMATORS, DeepEstimator, load, register
 from dendrogen.estimators.htvae import HTVAE
 from dendrogen.estimators.somvae import SOMVAE
 from dendrogen.estimators.treevae import TreeVAE
@@ -16,5 +16,6 @@ __all__ = [
     "VLAE",
     "DeepEstimator",
     "TreeVAE",
+    "load",
     "register",
 ]

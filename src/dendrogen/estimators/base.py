@@ -1,8 +1,11 @@
-"""What every dendrogen estimator shares: input validation, devices, seeding, save/load, and
-batched inference.
+"""What every dendrogen estimator shares: the parameter contract, input validation, devices,
+seeding, checkpoints, save/load, batched inference, and :func:`load` beside the registry.
 
-Subclasses implement ``_fit``, build their torch module in ``self.module_`` and describe
-themselves for saving through ``_state_config`` / ``_state_tree`` and ``_from_state``.
+Every estimator has ``fit(X, y=None, *, checkpoint_dir=None)`` and the shared training parameters
+of :data:`TRAINING_PARAMETER_CONSTRAINTS` (one name and one default everywhere); each class
+declares its parameter rules in ``_parameter_constraints`` and ``fit`` starts with
+``self._validate_params()``. Subclasses build their torch module in ``self.module_`` and describe
+themselves for saving through ``_state_config`` / ``_state_tree`` and ``_restore``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 import os
 import random
 from collections.abc import Callable, Iterator
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,9 +23,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dendrogen import io
+from dendrogen.training import Checkpoint
 from dendrogen.tree import Tree
 
 #: every estimator class by its saved name; filled by :func:`register`.
@@ -40,11 +46,41 @@ def register(cls: type[DeepEstimator]) -> type[DeepEstimator]:
     return cls
 
 
+#: The shared training parameters: one name, one rule and (in every ``__init__``) one default
+#: each: ``learning_rate=None`` and ``batch_size=None`` (the preset's), ``preset="fast"``,
+#: ``schedule=None`` (a dict of overrides of the preset's schedule), ``device="cpu"``,
+#: ``verbose=False``, ``random_state=None``, ``checkpoint_every=120.0`` (seconds).
+TRAINING_PARAMETER_CONSTRAINTS: dict[str, list] = {
+    "preset": [str],
+    "schedule": [dict, None],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+    "device": [str, torch.device],
+    "verbose": ["boolean"],
+    "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+    "checkpoint_every": [Interval(Real, 0, None, closed="left")],
+}
+
+#: Parameter names of earlier versions, still read from saved config.json files.
+_RENAMED = {"lr": "learning_rate"}
+_LENGTH_NAMES = ("max_steps", "epochs")  # now ``schedule={"train": n}``
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when present, else the CPU."""
+    """``"auto"`` picks CUDA when present, else the CPU; ValueError for a device torch does not
+    know or one this machine lacks."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or another torch device, got "
+            f"{device!r}"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but CUDA is not available here; use 'cpu' or 'auto'")
+    return resolved
 
 
 @contextlib.contextmanager
@@ -80,6 +116,21 @@ class DeepEstimator(BaseEstimator):
     _registry_name: ClassVar[str] = ""
     #: True when the likelihood needs inputs in [0, 1]; set per instance by subclasses.
     _unit_interval: bool = False
+    #: scikit-learn's declared parameter rules; subclasses add theirs to these.
+    _parameter_constraints: ClassVar[dict[str, list]] = dict(TRAINING_PARAMETER_CONSTRAINTS)
+
+    # ------------------------------------------------------------------ the fit contract
+    def _start_fit(self) -> None:
+        """Check the parameters (declared rules, then the device) before looking at data."""
+        self._validate_params()
+        resolve_device(self.device)
+
+    def _checkpoint(self, checkpoint_dir: str | os.PathLike | None, X: np.ndarray):
+        """The :class:`~dendrogen.training.Checkpoint` of this fit on X, or None."""
+        if checkpoint_dir is None:
+            return None
+        name = self._registry_name or type(self).__name__
+        return Checkpoint(checkpoint_dir, name, self.get_params(deep=False), X)
 
     # ------------------------------------------------------------------ validation
     def _validate(self, X: Any, *, reset: bool) -> np.ndarray:
@@ -178,9 +229,25 @@ class DeepEstimator(BaseEstimator):
                 tensors[FITTED_PREFIX + name] = torch.from_numpy(np.ascontiguousarray(value))
         return io.save_state(path, config, tensors, tree=self._state_tree(), metrics=metrics)
 
+    @staticmethod
+    def _upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
+        """Saved parameters under today's names (``lr`` → ``learning_rate``, ``max_steps`` /
+        ``epochs`` → ``schedule={"train": n}``), so that older model folders still load."""
+        params = dict(params)
+        for old, new in _RENAMED.items():
+            if old in params:
+                value = params.pop(old)
+                params.setdefault(new, value)
+        for old in _LENGTH_NAMES:
+            if old in params:
+                value = params.pop(old)
+                if value is not None:
+                    params["schedule"] = {**(params.get("schedule") or {}), "train": value}
+        return params
+
     @classmethod
     def _from_state(cls, config: dict[str, Any], tree: Tree | None, tensors: dict) -> DeepEstimator:
-        est = cls(**config["params"])
+        est = cls(**cls._upgrade_params(config["params"]))
         est.input_shape_ = tuple(config["fitted"]["input_shape"])
         est.n_features_in_ = est.input_shape_[0]
         est._restore(config["fitted"], tree)
@@ -235,11 +302,28 @@ class DeepEstimator(BaseEstimator):
         return max(1, math.ceil(n / batch_size))
 
 
+def load(path: str | os.PathLike) -> DeepEstimator:
+    """Load a model saved with ``model.save(path)``; returns the fitted estimator.
+
+    It sits beside the registry of estimator classes (not in ``dendrogen.io``) so that ``io``
+    never imports the estimators that import it.
+    """
+    import dendrogen.estimators  # noqa: F401 - registers every estimator class
+
+    config, tree, tensors = io.read_state(path)
+    name = config.get("class")
+    if name not in ESTIMATORS:
+        raise ValueError(f"{path} holds a {name!r} model, which this dendrogen does not know")
+    return ESTIMATORS[name]._from_state(config, tree, tensors)
+
+
 __all__ = [
     "ESTIMATORS",
+    "TRAINING_PARAMETER_CONSTRAINTS",
     "DeepEstimator",
     "NotFittedError",
     "fixed_noise",
+    "load",
     "register",
     "resolve_device",
     "seeded",

@@ -370,6 +370,12 @@ class TreeVAEModel(nn.Module):
         kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])
         return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec}
 
+    def forward(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
+        """Named loss terms of a batch x (B, *input_shape): ``loss`` (minimised), ``rec``,
+        ``kl_root``, ``kl_nodes``, ``kl_decisions`` and ``elbo``, each a scalar batch mean.
+        ``alpha`` is the KL weight of the annealing schedules (1 is the ELBO)."""
+        return self.loss(x, alpha)
+
     def loss(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
         """Batch-mean loss −L_rec + α(KL_root + KL_nodes + KL_decisions) and its terms."""
         terms = {k: v.mean() for k, v in self.elbo_terms(x).items()}
