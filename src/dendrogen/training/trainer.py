@@ -28,6 +28,12 @@ logger = logging.getLogger(__name__)
 LossFn = Callable[[Tensor, float], dict[str, Tensor]]
 
 
+class TrainingDiverged(FloatingPointError, ValueError):
+    """The loss became NaN or infinite. A ValueError too: it usually means data on a scale the
+    model cannot take (e.g. values of 1e30) or a learning rate that is too high, which the
+    caller fixes, like any other bad input."""
+
+
 @dataclass
 class PhaseState:
     """Where a phase stands; enough to resume it exactly (with the model's weights).
@@ -179,7 +185,7 @@ class Trainer:
                 terms = loss_fn(x, alpha)
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(
+                    raise TrainingDiverged(
                         f"the loss became {loss.item()} in phase {phase.name!r} at step "
                         f"{state.step}; lower the learning rate or check the data"
                     )
@@ -273,10 +279,13 @@ def optimizer_state_by_position(state: dict[str, Any], names: list[str]) -> dict
             f"({sorted(set(saved) ^ set(names))[:5]} differ); the checkpoint does not match "
             "this model"
         )
+    # Optimizer.load_state_dict pairs a saved group's ids with the current group's parameters
+    # by position, so each group lists its ids in the current order.
     return {
         "state": {position[name]: s for name, s in state["state"].items()},
         "param_groups": [
-            {**g, "params": [position[name] for name in g["params"]]} for g in state["param_groups"]
+            {**g, "params": sorted(position[name] for name in g["params"])}
+            for g in state["param_groups"]
         ],
     }
 
