@@ -22,13 +22,17 @@ TINY = {
     VLAC: dict(K=[1, 2], z_dims=[1, 1], arch="mlp", hidden=4, batch_size=4, random_state=0,
                schedule={"train": 2}),
 }  # fmt: skip
-FUZZ = settings(max_examples=15, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=30, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))  # fmt: skip
 
 #: parameter values that are wrong for every estimator (and some that are right).
 ODD_VALUES = st.sampled_from(
     [-1, 0, 2.5, "abc", None, True, [1], {"a": 1}, float("nan"), float("inf"), 10**12, 1e-9, ""]
 )
+#: sample counts: wrong ones and small right ones (a huge right one would only exhaust memory).
+COUNTS = st.sampled_from(
+    [-1, 0, 2.5, "3", "abc", None, True, [1], {"a": 1}, float("nan"), float("inf"), 1e-9, ""]
+) | st.integers(-3, 5)
 PARAMETERS = st.sampled_from(
     ["random_state", "device", "batch_size", "learning_rate", "schedule", "preset", "verbose",
      "checkpoint_every", "latent_dim", "arch", "likelihood"]
@@ -107,6 +111,6 @@ def test_predict_and_score_on_random_data(fitted, cls, X):
 
 @pytest.mark.parametrize("cls", list(TINY))
 @FUZZ
-@given(n=ODD_VALUES | st.integers(-3, 5))
+@given(n=COUNTS)
 def test_sample_with_odd_counts(fitted, cls, n):
     _expect_clear_failure(lambda: fitted[cls].sample(n))

@@ -132,6 +132,30 @@ class DeepEstimator(BaseEstimator):
         name = self._registry_name or type(self).__name__
         return Checkpoint(checkpoint_dir, name, self.get_params(deep=False), X)
 
+    def _build_module(self, build: Callable[[], torch.nn.Module], X: np.ndarray) -> torch.nn.Module:
+        """``build()`` the torch model for X (N, *shape), move it to the device and run its
+        ``forward`` once on two samples, so that an architecture that cannot take this input
+        shape fails here with a ValueError rather than as a torch error inside training.
+
+        The trial pass runs in eval mode without gradients, on a forked RNG: it changes neither
+        the weights, nor the BatchNorm statistics, nor the random numbers of the fit.
+        """
+        shape = tuple(X.shape[1:])
+        try:
+            module = build().to(self.device_)
+            devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), torch.inference_mode():
+                module.eval()
+                module(torch.from_numpy(X[:2]).to(self.device_))
+            module.train()
+        except RuntimeError as err:  # torch's shape errors (kernel larger than the input...)
+            arch = getattr(self, "arch", "auto")
+            raise ValueError(
+                f"{type(self).__name__} (arch={arch!r}) cannot take samples of shape {shape}: "
+                f"{str(err).splitlines()[0]}"
+            ) from None
+        return module
+
     # ------------------------------------------------------------------ validation
     def _validate(self, X: Any, *, reset: bool) -> np.ndarray:
         """Validate ``X`` and return it as a C-contiguous float32 array of shape (N, *shape)."""
@@ -152,6 +176,8 @@ class DeepEstimator(BaseEstimator):
         if X.ndim < 2:
             raise ValueError(f"X must have at least 2 dimensions (N, ...), got shape {X.shape}")
         shape = tuple(int(s) for s in X.shape[1:])
+        if 0 in shape:
+            raise ValueError(f"X has samples of shape {shape}, which hold no values")
         if reset:
             self.input_shape_ = shape
         elif shape != tuple(self.input_shape_):

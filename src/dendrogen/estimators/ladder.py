@@ -140,7 +140,7 @@ class LadderEstimator(TransformerMixin, DeepEstimator):
         resume = None
         ckpt = self._checkpoint(checkpoint_dir, X)
         with seeded(self.random_state):
-            self.module_ = VLACModel(config).to(self.device_)
+            self.module_ = self._build_module(lambda: VLACModel(config), X)
             if ckpt is not None and ckpt.exists():
                 resume = self._load_checkpoint(ckpt)
             module = self.module_
@@ -297,7 +297,7 @@ class LadderEstimator(TransformerMixin, DeepEstimator):
         return [None if z is None else z.expand(n, -1).clone() for z in zs]
 
     def _check_n(self, n: int, name: str = "n_samples") -> int:
-        if isinstance(n, bool) or int(n) != n or n < 1:
+        if isinstance(n, bool) or not isinstance(n, Integral | np.integer) or n < 1:
             raise ValueError(f"{name} must be a positive integer, got {n!r}")
         return int(n)
 

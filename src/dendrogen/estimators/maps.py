@@ -138,7 +138,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
         ckpt = self._checkpoint(checkpoint_dir, X)
         seed = 0 if self.random_state is None else int(self.random_state)
         with seeded(self.random_state):
-            self.module_ = self._build(tuple(X.shape[1:])).to(self.device_)
+            self.module_ = self._build_module(lambda: self._build(tuple(X.shape[1:])), X)
             resume = None
             if ckpt is not None and ckpt.exists():
                 resume = self._load_checkpoint(ckpt)

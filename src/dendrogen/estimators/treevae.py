@@ -169,7 +169,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         )  # fmt: skip
         ckpt = self._checkpoint(checkpoint_dir, X)
         with seeded(self.random_state):
-            self.module_ = TreeVAEModel(config).to(self.device_)
+            self.module_ = self._build_module(lambda: TreeVAEModel(config), X)
             cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1,
                       "phases_run": 0}  # fmt: skip
             self.history_ = []
