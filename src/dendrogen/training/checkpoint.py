@@ -163,7 +163,9 @@ class Checkpoint:
                 f"resumed; pass another checkpoint_dir or delete {self.path} to start fresh"
             )
         self._check_same_run(config["run"])
-        payload = torch.load(self.path / TRAINER_STATE, weights_only=True)
+        # On the CPU first: a fit may resume on another device than the one that wrote it (the
+        # optimizer moves its state to each parameter's device when it loads it).
+        payload = torch.load(self.path / TRAINER_STATE, weights_only=True, map_location="cpu")
         driver_file = self.path / DRIVER_STATE
         driver = json.loads(driver_file.read_text()) if driver_file.is_file() else {}
         phase = PhaseState.from_dict(payload["phase"]) if payload.get("phase") else None
