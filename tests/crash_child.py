@@ -11,6 +11,7 @@ it at a chosen point: in the middle of a write, or at a random moment after lett
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -72,7 +73,12 @@ def main() -> None:
         checkpoint_module.torch.save = torch.serialization.save  # write the result unpaused
     state = {k: v.detach().clone() for k, v in model.module_.state_dict().items()}
     torch.serialization.save(
-        {"state": state, "labels": torch.from_numpy(model.labels_), "tree": model.tree_.to_dict()},
+        {
+            "state": state,
+            "labels": torch.from_numpy(model.labels_),
+            "tree": model.tree_.to_dict(),
+            "history": json.dumps(model.history_),
+        },
         result,
     )
     print("CRASHTEST done", flush=True)

@@ -1,7 +1,7 @@
 """Crash test of exact resume: a TreeVAE fit in a subprocess is SIGKILLed at seeded random points
 (in the middle of checkpoint writes, at random moments, during ``finetune``), rerun each time with
 the same checkpoint folder, and the model it ends with must be bit-identical to an uninterrupted
-fit: every tensor ``torch.equal``, the same tree and the same ``labels_``.
+fit: every tensor ``torch.equal``, the same tree, the same ``labels_`` and the same history.
 """
 
 from __future__ import annotations
@@ -118,3 +118,4 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_model(tmp_
     ]
     assert not differing, f"{len(differing)} tensors differ, e.g. {differing[:5]}"
     assert torch.equal(resumed["labels"], reference["labels"])
+    assert resumed["history"] == reference["history"]  # the losses logged per epoch too

@@ -71,6 +71,49 @@ def test_optimizer_state_is_keyed_by_name_and_lands_on_the_same_tensor_in_anothe
         optimizer_state_by_position(saved, ["a.weight", "x"])
 
 
+@pytest.mark.parametrize(
+    ("cls", "params", "data"),
+    [(VLAC, VLAC_TINY, "X"), (HTVAE, HTVAE_TINY | {"schedule": {"train": 3}}, "images"),
+     (GMDGM, dict(n_components=2, z_dim=2, depth=2, arch="mlp", hidden=8, batch_size=16,
+                  random_state=0, schedule={"train": 8}), "X")],
+)  # fmt: skip
+def test_an_interrupted_fit_of_any_estimator_resumes_exactly(
+    cls, params, data, tmp_path, request, monkeypatch
+):
+    data = request.getfixturevalue(data)
+    reference = cls(**params).fit(data)
+    original, calls = Checkpoint.save, {"n": 0}
+
+    def interrupting(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:  # mid-phase: checkpoint_every=0 saves after every step
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        cls(**params, checkpoint_every=0.0).fit(data, checkpoint_dir=tmp_path / "c")
+    monkeypatch.setattr(Checkpoint, "save", original)
+    resumed = cls(**params).fit(data, checkpoint_dir=tmp_path / "c")
+    for name, tensor in reference.module_.state_dict().items():
+        assert torch.equal(tensor, resumed.module_.state_dict()[name]), name
+    assert resumed.history_ == reference.history_
+
+
+def test_a_diverging_loss_is_a_clear_value_error():
+    from dendrogen.training import Phase, Trainer
+
+    model = torch.nn.Linear(2, 1)
+
+    def loss_fn(x, alpha):
+        return {"loss": model(x).sum() * float("inf")}
+
+    with pytest.raises(ValueError, match="lower the learning rate"):
+        Trainer(batch_size=2, progress=False).run(
+            Phase("p", 3), model, model.parameters(), loss_fn, torch.ones(4, 2)
+        )
+
+
 # ------------------------------------------------------------------ item 3: same run, same data
 def test_data_fingerprint_sees_shape_dtype_and_values(X):
     fp = data_fingerprint(X)
