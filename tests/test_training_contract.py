@@ -150,6 +150,16 @@ def test_run_only_parameters_do_not_block_a_resume(cls, params, data, tmp_path, 
         cls(**params).fit(1 - data, checkpoint_dir=ckpt)
 
 
+def test_htvae_resumes_only_with_the_same_must_link_constraints(images, tmp_path):
+    labels = np.repeat([0, 1, -1, 2], 16)
+    HTVAE(**HTVAE_TINY).fit(images, labels, checkpoint_dir=tmp_path / "c")
+    HTVAE(**HTVAE_TINY).fit(images, labels, checkpoint_dir=tmp_path / "c")  # the same run
+    with pytest.raises(ValueError, match="other data"):
+        HTVAE(**HTVAE_TINY).fit(images, np.roll(labels, 1), checkpoint_dir=tmp_path / "c")
+    with pytest.raises(ValueError, match="other data"):
+        HTVAE(**HTVAE_TINY).fit(images, checkpoint_dir=tmp_path / "c")
+
+
 # ------------------------------------------------------------------ item 8: one training path
 @pytest.mark.parametrize(
     ("cls", "params", "data"),

@@ -125,12 +125,15 @@ class DeepEstimator(BaseEstimator):
         self._validate_params()
         resolve_device(self.device)
 
-    def _checkpoint(self, checkpoint_dir: str | os.PathLike | None, X: np.ndarray):
-        """The :class:`~dendrogen.training.Checkpoint` of this fit on X, or None."""
+    def _checkpoint(
+        self, checkpoint_dir: str | os.PathLike | None, X: np.ndarray, **side_data: Any
+    ) -> Checkpoint | None:
+        """The :class:`~dendrogen.training.Checkpoint` of this fit on X (and ``side_data``, the
+        other arrays given to ``fit`` that change the model, e.g. ``y``), or None."""
         if checkpoint_dir is None:
             return None
         name = self._registry_name or type(self).__name__
-        return Checkpoint(checkpoint_dir, name, self.get_params(deep=False), X)
+        return Checkpoint(checkpoint_dir, name, self.get_params(deep=False), X, side_data)
 
     def _build_module(self, build: Callable[[], torch.nn.Module], X: np.ndarray) -> torch.nn.Module:
         """``build()`` the torch model for X (N, *shape), move it to the device and run its

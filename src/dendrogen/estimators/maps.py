@@ -135,7 +135,8 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
                 f"map sizes or more data"
             )
         sampler = self._constraints(y, must_link, n)
-        ckpt = self._checkpoint(checkpoint_dir, X)
+        # the must-link constraints change the model: a resume needs the same ones
+        ckpt = self._checkpoint(checkpoint_dir, X, y=y, must_link=must_link)
         seed = 0 if self.random_state is None else int(self.random_state)
         with seeded(self.random_state):
             self.module_ = self._build_module(lambda: self._build(tuple(X.shape[1:])), X)

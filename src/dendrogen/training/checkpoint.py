@@ -105,16 +105,27 @@ class Checkpoint:
         params: the estimator's ``get_params(deep=False)``; those in :data:`RUN_ONLY_PARAMS` are
             left out of the identity.
         X: the training data (N, ...) as the estimator trains on it.
+        side_data: other arrays given to ``fit`` that change the model (e.g. HTVAE's partial
+            labels ``y`` or ``must_link`` pairs); None values are left out.
     """
 
     def __init__(
-        self, path: str | os.PathLike, estimator: str, params: dict[str, Any], X: np.ndarray
+        self,
+        path: str | os.PathLike,
+        estimator: str,
+        params: dict[str, Any],
+        X: np.ndarray,
+        side_data: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
+        data = data_fingerprint(X)
+        for name, value in sorted((side_data or {}).items()):
+            if value is not None:
+                data[name] = data_fingerprint(np.asarray(value))
         self.identity = {
             "class": estimator,
             "params": _jsonable({k: v for k, v in params.items() if k not in RUN_ONLY_PARAMS}),
-            "data": data_fingerprint(X),
+            "data": data,
         }
 
     def exists(self) -> bool:
@@ -143,6 +154,11 @@ class Checkpoint:
         old_data, new_data = saved.get("data"), self.identity["data"]
         if old_data != new_data:
             what = "other data"
+            own = ("shape", "dtype", "sample_sha256")
+            side = sorted(k for k in set(old_data or {}) | set(new_data)
+                          if k not in own and (old_data or {}).get(k) != new_data.get(k))  # fmt: skip
+            if side:
+                what = f"other data ({', '.join(side)} differ)"
             if old_data and old_data.get("shape") != new_data["shape"]:
                 what = f"data of shape {tuple(old_data['shape'])}, not {tuple(new_data['shape'])}"
             raise ValueError(
