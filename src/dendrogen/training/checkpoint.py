@@ -154,9 +154,13 @@ class Checkpoint:
         old_data, new_data = saved.get("data"), self.identity["data"]
         if old_data != new_data:
             what = "other data"
+            old_data = old_data or {}
             own = ("shape", "dtype", "sample_sha256")
-            side = sorted(k for k in set(old_data or {}) | set(new_data)
-                          if k not in own and (old_data or {}).get(k) != new_data.get(k))  # fmt: skip
+            side = sorted(
+                k
+                for k in set(old_data) | set(new_data)
+                if k not in own and old_data.get(k) != new_data.get(k)
+            )
             if side:
                 what = f"other data ({', '.join(side)} differ)"
             if old_data and old_data.get("shape") != new_data["shape"]:
