@@ -371,9 +371,7 @@ class TreeVAEModel(nn.Module):
         return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec}
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
-        """Named loss terms of a batch x (B, *input_shape): ``loss`` (minimised), ``rec``,
-        ``kl_root``, ``kl_nodes``, ``kl_decisions`` and ``elbo``, each a scalar batch mean.
-        ``alpha`` is the KL weight of the annealing schedules (1 is the ELBO)."""
+        """Named scalar loss terms of x (B, *input_shape) at KL weight ``alpha`` (:meth:`loss`)."""
         return self.loss(x, alpha)
 
     def loss(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
