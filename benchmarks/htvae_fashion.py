@@ -44,7 +44,7 @@ def split(X: np.ndarray, y: np.ndarray, n_val: int, seed: int) -> tuple[np.ndarr
 def make_model(name: str, args: argparse.Namespace, seed: int):
     common = {
         "preset": "paper",
-        "epochs": args.epochs,
+        "schedule": None if args.epochs is None else {"unit": "epochs", "train": args.epochs},
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
         "widths": tuple(args.widths),

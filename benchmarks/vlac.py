@@ -51,7 +51,7 @@ NAMES |= {
 def make_model(name: str, args: argparse.Namespace, seed: int):
     common = {
         "preset": args.preset,
-        "max_steps": args.steps,
+        "schedule": None if args.steps is None else {"unit": "steps", "train": args.steps},
         "estimator": args.estimator,
         "random_state": seed,
         "verbose": args.progress,

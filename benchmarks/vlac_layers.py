@@ -53,7 +53,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     X, y = load_dataset(args.dataset, split="train")
     X_test, y_test = load_dataset(args.dataset, split="test")
-    common = {"max_steps": args.steps, "random_state": args.seed}
+    common = {
+        "schedule": None if args.steps is None else {"unit": "steps", "train": args.steps},
+        "random_state": args.seed,
+    }
     out: dict = {"dataset": args.dataset, "steps": args.steps, "seed": args.seed}
 
     start = time.perf_counter()

@@ -44,7 +44,7 @@ def test_treevae_fit_evaluate_sample_tree(tmp_path):
     ("model", "settings", "selector"),
     [("htvae", ["--preset", "tiny", "--set", "map_sizes=4x4,2x2", "--set", "batch_size=32"],
       ["--level", "2"]),
-     ("vlac", ["--set", "K=[1,3]", "--set", "z_dims=[2,2]", "--set", "max_steps=20",
+     ("vlac", ["--set", "K=[1,3]", "--set", "z_dims=[2,2]", "--set", "schedule.train=20",
                "--set", "batch_size=32"], ["--layer", "2"])],
 )  # fmt: skip
 def test_other_models_through_the_cli(tmp_path, model, settings, selector):

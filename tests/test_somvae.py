@@ -20,8 +20,8 @@ def hier():
 
 @pytest.fixture(scope="module")
 def fitted(hier):
-    return SOMVAE(map_size=(4, 4), latent_dim=8, widths=(16, 32), preset="tiny", epochs=25,
-                  batch_size=32, random_state=0).fit(hier.X)  # fmt: skip
+    return SOMVAE(map_size=(4, 4), latent_dim=8, widths=(16, 32), preset="tiny",
+                  schedule={"train": 25}, batch_size=32, random_state=0).fit(hier.X)  # fmt: skip
 
 
 def test_loss_terms_match_definitions():
@@ -112,8 +112,8 @@ def test_rejects_must_link_and_bad_input(hier):
 
 def test_sequences_train_end_to_end():
     data = make_breaths(n_samples=320, random_state=0)
-    model = SOMVAE(map_size=(2, 2), latent_dim=8, widths=(8, 16), preset="tiny", epochs=30,
-                   batch_size=32, random_state=0).fit(data.X)  # fmt: skip
+    model = SOMVAE(map_size=(2, 2), latent_dim=8, widths=(8, 16), preset="tiny",
+                   schedule={"train": 30}, batch_size=32, random_state=0).fit(data.X)  # fmt: skip
     assert model.history_[-1]["loss"] < model.history_[0]["loss"]
     labels = model.predict(data.X)
     assert labels.shape == (320,)

@@ -278,6 +278,7 @@ def fit(
         params["preset"] = preset
     params.setdefault("random_state", seed)
     params.setdefault("device", device)
+    params.setdefault("verbose", True)  # a progress bar on the command line
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:

@@ -1,8 +1,11 @@
-"""What every dendrogen estimator shares: input validation, devices, seeding, save/load, and
-batched inference.
+"""What every dendrogen estimator shares: the parameter contract, input validation, devices,
+seeding, checkpoints, save/load, batched inference, and :func:`load` beside the registry.
 
-Subclasses implement ``_fit``, build their torch module in ``self.module_`` and describe
-themselves for saving through ``_state_config`` / ``_state_tree`` and ``_from_state``.
+Every estimator has ``fit(X, y=None, *, checkpoint_dir=None)`` and the shared training parameters
+of :data:`TRAINING_PARAMETER_CONSTRAINTS` (one name and one default everywhere); each class
+declares its parameter rules in ``_parameter_constraints`` and ``fit`` starts with
+``self._validate_params()``. Subclasses build their torch module in ``self.module_`` and describe
+themselves for saving through ``_state_config`` / ``_state_tree`` and ``_restore``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 import os
 import random
 from collections.abc import Callable, Iterator
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,9 +23,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dendrogen import io
+from dendrogen.training import Checkpoint
 from dendrogen.tree import Tree
 
 #: every estimator class by its saved name; filled by :func:`register`.
@@ -40,11 +46,41 @@ def register(cls: type[DeepEstimator]) -> type[DeepEstimator]:
     return cls
 
 
+#: The shared training parameters: one name, one rule and (in every ``__init__``) one default
+#: each: ``learning_rate=None`` and ``batch_size=None`` (the preset's), ``preset="fast"``,
+#: ``schedule=None`` (a dict of overrides of the preset's schedule), ``device="cpu"``,
+#: ``verbose=False``, ``random_state=None``, ``checkpoint_every=120.0`` (seconds).
+TRAINING_PARAMETER_CONSTRAINTS: dict[str, list] = {
+    "preset": [str],
+    "schedule": [dict, None],
+    "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+    "device": [str, torch.device],
+    "verbose": ["boolean"],
+    "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+    "checkpoint_every": [Interval(Real, 0, None, closed="left")],
+}
+
+#: Parameter names of earlier versions, still read from saved config.json files.
+_RENAMED = {"lr": "learning_rate"}
+_LENGTH_NAMES = ("max_steps", "epochs")  # now ``schedule={"train": n}``
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` picks CUDA when present, else the CPU."""
+    """``"auto"`` picks CUDA when present, else the CPU; ValueError for a device torch does not
+    know or one this machine lacks."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or another torch device, got "
+            f"{device!r}"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but CUDA is not available here; use 'cpu' or 'auto'")
+    return resolved
 
 
 @contextlib.contextmanager
@@ -80,6 +116,48 @@ class DeepEstimator(BaseEstimator):
     _registry_name: ClassVar[str] = ""
     #: True when the likelihood needs inputs in [0, 1]; set per instance by subclasses.
     _unit_interval: bool = False
+    #: scikit-learn's declared parameter rules; subclasses add theirs to these.
+    _parameter_constraints: ClassVar[dict[str, list]] = dict(TRAINING_PARAMETER_CONSTRAINTS)
+
+    # ------------------------------------------------------------------ the fit contract
+    def _start_fit(self) -> None:
+        """Check the parameters (declared rules, then the device) before looking at data."""
+        self._validate_params()
+        resolve_device(self.device)
+
+    def _checkpoint(
+        self, checkpoint_dir: str | os.PathLike | None, X: np.ndarray, **side_data: Any
+    ) -> Checkpoint | None:
+        """The :class:`~dendrogen.training.Checkpoint` of this fit on X (and ``side_data``, the
+        other arrays given to ``fit`` that change the model, e.g. ``y``), or None."""
+        if checkpoint_dir is None:
+            return None
+        name = self._registry_name or type(self).__name__
+        return Checkpoint(checkpoint_dir, name, self.get_params(deep=False), X, side_data)
+
+    def _build_module(self, build: Callable[[], torch.nn.Module], X: np.ndarray) -> torch.nn.Module:
+        """``build()`` the torch model for X (N, *shape), move it to the device and run its
+        ``forward`` once on two samples, so that an architecture that cannot take this input
+        shape fails here with a ValueError rather than as a torch error inside training.
+
+        The trial pass runs in eval mode without gradients, on a forked RNG: it changes neither
+        the weights, nor the BatchNorm statistics, nor the random numbers of the fit.
+        """
+        shape = tuple(X.shape[1:])
+        try:
+            module = build().to(self.device_)
+            devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), torch.inference_mode():
+                module.eval()
+                module(torch.from_numpy(X[:2]).to(self.device_))
+            module.train()
+        except RuntimeError as err:  # torch's shape errors (kernel larger than the input...)
+            arch = getattr(self, "arch", "auto")
+            raise ValueError(
+                f"{type(self).__name__} (arch={arch!r}) cannot take samples of shape {shape}: "
+                f"{str(err).splitlines()[0]}"
+            ) from None
+        return module
 
     # ------------------------------------------------------------------ validation
     def _validate(self, X: Any, *, reset: bool) -> np.ndarray:
@@ -103,6 +181,8 @@ class DeepEstimator(BaseEstimator):
         if X.ndim < 2:
             raise ValueError(f"X must have at least 2 dimensions (N, ...), got shape {X.shape}")
         shape = tuple(int(s) for s in X.shape[1:])
+        if 0 in shape:
+            raise ValueError(f"X has samples of shape {shape}, which hold no values")
         if reset:
             self.input_shape_ = shape
         elif shape != tuple(self.input_shape_):
@@ -223,6 +303,22 @@ class DeepEstimator(BaseEstimator):
             overwrite=overwrite,
         )
 
+    @staticmethod
+    def _upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
+        """Saved parameters under today's names (``lr`` → ``learning_rate``, ``max_steps`` /
+        ``epochs`` → ``schedule={"train": n}``), so that older model folders still load."""
+        params = dict(params)
+        for old, new in _RENAMED.items():
+            if old in params:
+                value = params.pop(old)
+                params.setdefault(new, value)
+        for old in _LENGTH_NAMES:
+            if old in params:
+                value = params.pop(old)
+                if value is not None:
+                    params["schedule"] = {**(params.get("schedule") or {}), "train": value}
+        return params
+
     @classmethod
     def _from_state(cls, config: dict[str, Any], tree: Tree | None, tensors: dict) -> DeepEstimator:
         """Rebuild a fitted estimator from ``io.read_state``'s output.
@@ -237,7 +333,7 @@ class DeepEstimator(BaseEstimator):
             fitted = config["fitted"]
             if not isinstance(params, dict) or not isinstance(fitted, dict):
                 raise TypeError("'params' and 'fitted' must be JSON objects")
-            est = cls(**params)
+            est = cls(**cls._upgrade_params(params))
             validate_params(est)
             est.input_shape_ = tuple(int(s) for s in fitted["input_shape"])
             est.n_features_in_ = est.input_shape_[0]
@@ -396,6 +492,7 @@ def load(path: str | os.PathLike, device: str | None = None) -> DeepEstimator:
 
 __all__ = [
     "ESTIMATORS",
+    "TRAINING_PARAMETER_CONSTRAINTS",
     "DeepEstimator",
     "InvalidArgumentError",
     "NotFittedError",

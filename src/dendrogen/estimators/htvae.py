@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from dendrogen.estimators.base import register
 from dendrogen.estimators.maps import MapEstimator, PairSampler
@@ -42,9 +44,11 @@ class HTVAE(MapEstimator):
         output: "sigmoid" (paper: the decoder ends in a sigmoid, so X must lie in [0, 1]) or
             "linear" (no output activation, for real-valued data such as z-scored signals).
         preset: "fast" (default), "paper" (20 epochs, Adam 5e-4, batch 32) or "tiny" (tests).
-        epochs, batch_size, learning_rate: override the preset when not None.
-        device: "cpu", "cuda" or "auto".
-        random_state: seed for reproducible fits.
+        schedule: overrides of the preset's schedule, e.g. ``{"train": 5}`` (epochs) or
+            ``{"unit": "steps", "train": 800}`` (:class:`dendrogen.training.SinglePhaseSchedule`).
+        learning_rate, batch_size: override the preset when not None.
+        device: "cpu" (default), "cuda", "cuda:N" or "auto".
+        random_state: seed for reproducible fits (an integer in [0, 2**32 - 1]).
         verbose: show a progress bar.
         checkpoint_every: seconds between checkpoints when fitting with ``checkpoint_dir``.
 
@@ -74,9 +78,9 @@ class HTVAE(MapEstimator):
         widths: tuple[int, int] = (32, 64),
         output: str = "sigmoid",
         preset: str = "fast",
-        epochs: int | None = None,
-        batch_size: int | None = None,
+        schedule: dict | None = None,
         learning_rate: float | None = None,
+        batch_size: int | None = None,
         device: str = "cpu",
         random_state: int | None = None,
         verbose: bool = False,
@@ -97,13 +101,27 @@ class HTVAE(MapEstimator):
         self.widths = widths
         self.output = output
         self.preset = preset
-        self.epochs = epochs
-        self.batch_size = batch_size
+        self.schedule = schedule
         self.learning_rate = learning_rate
+        self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **MapEstimator._parameter_constraints,
+        "map_sizes": ["array-like", str],
+        "rho": [Interval(Real, 0, None, closed="neither")],
+        "sigma_mode": [StrOptions({"isotropic", "per_dim"})],
+        "lambda_top": [Interval(Real, 0, None, closed="left")],
+        "lambda_hier": [Interval(Real, 0, None, closed="left")],
+        "lambda_rec": [Interval(Real, 0, None, closed="left")],
+        "kl_weight": [Interval(Real, 0, None, closed="left")],
+        "lambda_ml": [Interval(Real, 0, None, closed="left")],
+        "ml_level": [Interval(Integral, 1, None, closed="left")],
+        "ml_batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def _map_sizes(self) -> tuple[tuple[int, int], ...]:
         return parse_map_sizes(self.map_sizes)
@@ -111,14 +129,8 @@ class HTVAE(MapEstimator):
     def _check_params(self) -> None:
         super()._check_params()
         m = len(self._map_sizes())
-        if not isinstance(self.ml_level, int | np.integer) or not 1 <= self.ml_level <= m:
+        if self.ml_level > m:
             raise ValueError(f"ml_level must be an integer in 1..{m}, got {self.ml_level!r}")
-        if not isinstance(self.ml_batch_size, int | np.integer) or self.ml_batch_size < 1:
-            raise ValueError(
-                f"ml_batch_size must be a positive integer, got {self.ml_batch_size!r}"
-            )
-        if self.lambda_ml < 0:
-            raise ValueError(f"lambda_ml must be >= 0, got {self.lambda_ml}")
 
     def _config(self, input_shape: tuple[int, ...]) -> HTVAEConfig:
         return HTVAEConfig(
@@ -138,8 +150,9 @@ class HTVAE(MapEstimator):
         self,
         X: Any,
         y: Any = None,
-        must_link: Any = None,
+        *,
         checkpoint_dir: str | os.PathLike | None = None,
+        must_link: Any = None,
     ) -> HTVAE:
         """Train on X (N, ...), optionally with soft must-link constraints (eq. 10).
 

@@ -1,7 +1,7 @@
 """The shared estimator of the map models (HTVAE, SOM-VAE): input checks, one training phase of
 Adam over encoder, decoder and maps together (Algorithm 1; htvae.md §3, §9) with the library's
-:class:`~dendrogen.training.Trainer`, checkpoints, inference per level, generation, evaluation,
-pictures and save/load.
+:class:`~dendrogen.training.Trainer` and :class:`~dendrogen.training.Checkpoint`, inference per
+level, generation, evaluation, pictures and save/load.
 
 Cluster labels are code indices on the finest map (level 1); ``predict(X, level=i)`` gives any
 level, ``predict_path`` all of them, and ``tree_`` the learned hierarchy as a
@@ -10,37 +10,27 @@ level, ``predict_path`` all of them, and ``tree_`` the learned hierarchy as a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from pathlib import Path
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import ClusterMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from dendrogen import io
-from dendrogen.estimators.base import DeepEstimator, check_int, seeded
+from dendrogen.estimators.base import DeepEstimator, check_int, fixed_noise, seeded
 from dendrogen.nn.som_nets import OUTPUTS
-from dendrogen.training import Phase, PhaseState, Trainer
+from dendrogen.training import MAP_PRESETS, Checkpoint, Phase, PhaseState, Trainer
+from dendrogen.training import resolve_settings as _resolve_settings
 from dendrogen.tree import Tree
 
 logger = logging.getLogger(__name__)
 
-TRAINER_STATE = "trainer_state.pt"
-
-#: training presets: epochs, Adam learning rate, batch size, and a floor on the number of
-#: steps so that small data sets still get a useful fit.
-PRESETS: dict[str, dict[str, Any]] = {
-    # htvae.md §3: 20 epochs, Adam 5e-4, batch 32.
-    "paper": {"epochs": 20, "learning_rate": 5e-4, "batch_size": 32, "min_steps": 0},
-    # Minutes on 2 CPU cores for Fashion-MNIST, seconds for a few thousand samples.
-    "fast": {"epochs": 3, "learning_rate": 1e-3, "batch_size": 64, "min_steps": 1500},
-    # Tests and scikit-learn's estimator checks.
-    "tiny": {"epochs": 1, "learning_rate": 1e-3, "batch_size": 16, "min_steps": 20},
-}
+#: the training presets of the map models (``dendrogen.training.MAP_PRESETS``).
+PRESETS = MAP_PRESETS
 
 
 class PairSampler:
@@ -83,6 +73,14 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
     """What HTVAE and SOM-VAE share: presets, fitting, checkpoints, inference, save/load."""
 
     _model_name: ClassVar[str] = ""
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **DeepEstimator._parameter_constraints,
+        "preset": [StrOptions(set(MAP_PRESETS))],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "sigma_init": [Interval(Real, 0, None, closed="neither")],
+        "widths": ["array-like"],
+        "output": [StrOptions(set(OUTPUTS))],
+    }
 
     # ------------------------------------------------------------------ to specialise
     def _map_sizes(self) -> tuple[tuple[int, int], ...]:
@@ -92,21 +90,9 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
         raise NotImplementedError
 
     def _check_params(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        """The declared rules, then the map sizes (a string or nested sizes)."""
+        self._start_fit()
         self._map_sizes()  # validates
-
-    def _setting(self, name: str) -> Any:
-        value = getattr(self, name)
-        return PRESETS[self.preset][name] if value is None else value
 
     # ------------------------------------------------------------------ validation
     def _check_input(self, X: Any, *, reset: bool) -> np.ndarray:
@@ -135,9 +121,12 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
 
     def _fit(self, X: Any, y: Any, must_link: Any, checkpoint_dir: Any) -> MapEstimator:
         self._check_params()
+        settings = _resolve_settings(
+            MAP_PRESETS, self.preset, self.schedule, self.learning_rate, self.batch_size
+        )
         X = self._check_input(X, reset=True)
         n = X.shape[0]
-        batch_size = int(self._setting("batch_size"))
+        batch_size = settings.batch_size
         self._check_enough_samples(n, batch_size)
         k1 = self._map_sizes()[0][0] * self._map_sizes()[0][1]
         if k1 > n:
@@ -146,13 +135,14 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
                 f"map sizes or more data"
             )
         sampler = self._constraints(y, must_link, n)
-        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        # the must-link constraints change the model: a resume needs the same ones
+        ckpt = self._checkpoint(checkpoint_dir, X, y=y, must_link=must_link)
         seed = 0 if self.random_state is None else int(self.random_state)
         with seeded(self.random_state):
-            self.module_ = self._build(tuple(X.shape[1:])).to(self.device_)
+            self.module_ = self._build_module(lambda: self._build(tuple(X.shape[1:])), X)
             resume = None
-            if ckpt is not None and (ckpt / TRAINER_STATE).exists():
-                resume = self._load_checkpoint(ckpt, X.shape)
+            if ckpt is not None and ckpt.exists():
+                resume = self._load_checkpoint(ckpt)
             data = torch.from_numpy(X).to(self.device_)
             trainer = Trainer(
                 batch_size=batch_size,
@@ -161,13 +151,9 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
                 checkpoint_every=self.checkpoint_every,
                 device=self.device_,
             )
-            steps = max(
-                int(self._setting("epochs")) * trainer.steps_per_epoch(n),
-                PRESETS[self.preset]["min_steps"],
-            )
+            steps = settings.schedule.steps(trainer.steps_per_epoch(n))
             # No weight decay and a constant rate: Algorithm 1 is plain Adam.
-            phase = Phase("train", steps, lr=float(self._setting("learning_rate")),
-                          weight_decay=0.0)  # fmt: skip
+            phase = Phase("train", steps, lr=settings.learning_rate, weight_decay=0.0)
             loss_fn = self._loss_fn(data, sampler)
             saver = None if ckpt is None else (lambda state: self._save_checkpoint(ckpt, state))
             self.history_ = trainer.run(
@@ -194,37 +180,31 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
         return loss_fn
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint_params(self) -> dict[str, Any]:
-        params = self.get_params(deep=False)
-        return {k: v for k, v in params.items()
-                if k not in ("verbose", "device", "checkpoint_every")}  # fmt: skip
+    def _save_checkpoint(self, ckpt: Checkpoint, state: PhaseState) -> None:
+        ckpt.save(
+            self.module_.state_dict(), phase=state,
+            fitted={"input_shape": list(self.module_.config.input_shape),
+                    "config": self.module_.config.to_dict()},
+        )  # fmt: skip
 
-    def _save_checkpoint(self, ckpt: Path, state: PhaseState) -> None:
-        def extra(tmp: Path) -> None:
-            torch.save({"phase": state.to_dict()}, tmp / TRAINER_STATE)
+    def _load_checkpoint(self, ckpt: Checkpoint) -> PhaseState | None:
+        resumed = ckpt.load()  # ValueError when it is a checkpoint of another run
+        self.module_.load_state_dict(resumed.tensors)
+        resumed.restore_rng()
+        return resumed.phase
 
-        config = {
-            "class": self._registry_name,
-            "params": self._checkpoint_params(),
-            "fitted": {"input_shape": list(self.module_.config.input_shape), "checkpoint": True,
-                       "config": self.module_.config.to_dict()},
-        }  # fmt: skip
-        io.save_state(ckpt, config, self.module_.state_dict(), extra=extra)
-
-    def _load_checkpoint(self, ckpt: Path, shape: tuple[int, ...]) -> PhaseState:
-        config, _, tensors = io.read_state(ckpt)
-        if config.get("params") != json.loads(json.dumps(self._checkpoint_params())):
-            raise ValueError(
-                f"{ckpt} holds a checkpoint of a {config.get('class')} with other settings "
-                f"({config.get('params')}); use another checkpoint_dir or the same settings"
-            )
-        if tuple(config["fitted"]["input_shape"]) != tuple(shape[1:]):
-            raise ValueError(f"{ckpt} was trained on samples of shape "
-                             f"{config['fitted']['input_shape']}, not {shape[1:]}")  # fmt: skip
-        self.module_.load_state_dict(tensors)
-        payload = torch.load(ckpt / TRAINER_STATE, weights_only=True)
-        logger.info("resuming from %s at step %s", ckpt, payload["phase"]["step"])
-        return PhaseState.from_dict(payload["phase"])
+    # ------------------------------------------------------------------ scoring
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean per-sample objective on X (N, ...), higher is better: the negative training loss,
+        with the noise of its stochastic terms drawn from a fixed seed. For HTVAE it is the
+        objective it maximises (eqs. 7–9, plus the KL term when ``kl_weight`` > 0; the paper's
+        ELBO-like bound); for SOM-VAE the negative of its loss."""
+        X = self._check_input(X, reset=False)
+        model = self.module_
+        with fixed_noise(self.random_state):
+            # forward() gives batch means of per-sample terms: weigh each by its batch's size
+            parts = self._batched(X, lambda xb: float(model(xb)["loss"]) * xb.shape[0])
+        return -float(sum(parts)) / X.shape[0]
 
     # ------------------------------------------------------------------ inference
     @property

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from numbers import Real
+from typing import Any, ClassVar
+
+from sklearn.utils._param_validation import Interval
 
 from dendrogen.estimators.base import register
 from dendrogen.estimators.maps import MapEstimator
@@ -21,8 +24,8 @@ class SOMVAE(MapEstimator):
         latent_dim: L.
         sigma_init: std of the truncated-normal code initialisation.
         alpha: commitment weight; beta: SOM-neighbourhood weight.
-        widths, output, preset, epochs, batch_size, learning_rate, device, random_state, verbose,
-        checkpoint_every: as for :class:`HTVAE`.
+        widths, output, preset, schedule, learning_rate, batch_size, device, random_state,
+        verbose, checkpoint_every: as for :class:`HTVAE`.
 
     ``tree_`` is flat (root → codes); ``sample(n, code=k)`` decodes code k (SOM-VAE codes are
     points, so all n samples of one code are equal).
@@ -38,9 +41,9 @@ class SOMVAE(MapEstimator):
         widths: tuple[int, int] = (32, 64),
         output: str = "sigmoid",
         preset: str = "fast",
-        epochs: int | None = None,
-        batch_size: int | None = None,
+        schedule: dict | None = None,
         learning_rate: float | None = None,
+        batch_size: int | None = None,
         device: str = "cpu",
         random_state: int | None = None,
         verbose: bool = False,
@@ -54,9 +57,9 @@ class SOMVAE(MapEstimator):
         self.widths = widths
         self.output = output
         self.preset = preset
-        self.epochs = epochs
-        self.batch_size = batch_size
+        self.schedule = schedule
         self.learning_rate = learning_rate
+        self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -78,14 +81,24 @@ class SOMVAE(MapEstimator):
     def _build_from_config(self, d: dict[str, Any]) -> SOMVAEModel:
         return SOMVAEModel(SOMVAEConfig(**d))
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **MapEstimator._parameter_constraints,
+        "map_size": ["array-like", str],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+
     def fit(
         self,
         X: Any,
         y: Any = None,
-        must_link: Any = None,
+        *,
         checkpoint_dir: str | os.PathLike | None = None,
+        must_link: Any = None,
     ) -> SOMVAE:
-        """Train on X (N, ...) in [0, 1]; ``y`` is ignored; SOM-VAE takes no must-link pairs."""
+        """Train on X (N, ...) in [0, 1]; ``y`` is ignored. With ``checkpoint_dir``, resumes an
+        interrupted fit of the same settings on the same data. ``must_link`` is refused with a
+        clear error (SOM-VAE takes no must-link pairs; HTVAE does)."""
         if must_link is not None:
             raise TypeError("SOMVAE takes no must-link constraints; use HTVAE")
         return self._fit(X, None, None, checkpoint_dir)

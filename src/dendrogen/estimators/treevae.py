@@ -3,24 +3,24 @@
 ``fit`` runs the phases of treevae.md §3: an initial tree of two leaves, growth (each new subtree
 trained on the samples of the split leaf, the rest frozen; the full tree trained every third
 iteration), pruning of leaves holding under 1% of the data, and fine-tuning. With
-``checkpoint_dir`` every phase boundary (and every ``checkpoint_every`` seconds) is saved, and a
-later ``fit`` with the same folder resumes where the earlier one stopped.
+``checkpoint_dir`` every phase boundary (and every ``checkpoint_every`` seconds) is saved through
+the one :class:`~dendrogen.training.Checkpoint`, and a later ``fit`` of the same settings on the
+same data with the same folder resumes exactly where the earlier one stopped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from pathlib import Path
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import ClusterMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from dendrogen import io
 from dendrogen.estimators.base import (
     DeepEstimator,
     InvalidArgumentError,
@@ -29,17 +29,21 @@ from dendrogen.estimators.base import (
     register,
     seeded,
 )
-from dendrogen.models.treevae.config import TreeVAEConfig, make_schedule
+from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
-from dendrogen.training import PhaseState, Trainer
+from dendrogen.training import (
+    TREEVAE_PRESETS,
+    Checkpoint,
+    PhaseState,
+    Schedule,
+    Trainer,
+    resolve_settings,
+)
 from dendrogen.tree import Tree
 
 logger = logging.getLogger(__name__)
-
-TRAINER_STATE = "trainer_state.pt"
-DRIVER_STATE = "driver.json"
 
 
 @register
@@ -52,8 +56,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         max_depth: H, the deepest level a leaf may reach (edges from the root).
         preset: "fast" (default; a step budget useful on a CPU in minutes), "paper" (the
             published 150/150/80/200-epoch schedule) or "tiny" (tests).
-        schedule: overrides of the preset's schedule, e.g. ``{"initial": 4000}`` (see
-            :class:`dendrogen.models.treevae.config.Schedule`).
+        schedule: overrides of the preset's schedule, e.g. ``{"initial": 4000}`` or
+            ``{"unit": "epochs", ...}`` (see :class:`dendrogen.training.Schedule`).
         latent_dim: size of each node's latent variable.
         width: width of the bottom-up MLPs, routers and transformations.
         arch: encoder/decoder family, "auto" by input shape (conv28, conv8, mlp, resnet32,
@@ -61,11 +65,12 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         likelihood: "bernoulli" (data in [0, 1]), "gaussian", or "auto" (Gaussian for RGB images
             and sequences (N, C, T), else Bernoulli when the data lie in [0, 1]).
         obs_var: the fixed variance of the Gaussian likelihood (½: −log p = Σ(x − μ)² + const).
-        batch_size: rows per optimizer step (256 in the paper).
+        learning_rate: Adam's learning rate (None: the preset's, 1e-3).
+        batch_size: rows per optimizer step (None: the preset's, 256 as in the paper).
         min_leaf_fraction: pruning removes leaves holding less than this fraction of the data.
         max_growth_iterations: at most this many splits are attempted.
-        device: "cpu", "cuda" or "auto".
-        random_state: seed for reproducible fits.
+        device: "cpu" (default), "cuda", "cuda:N" or "auto".
+        random_state: seed for reproducible fits (an integer in [0, 2**32 - 1]).
         verbose: show progress bars.
         checkpoint_every: seconds between mid-phase checkpoints when fitting with a folder.
 
@@ -73,6 +78,20 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
     ``leaves_`` (leaf node ids; cluster label k means leaf ``leaves_[k]``), ``labels_``,
     ``children_`` (scikit-learn's agglomerative format), ``n_leaves_``, ``history_``.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **DeepEstimator._parameter_constraints,
+        "max_leaves": [Interval(Integral, 2, None, closed="left")],
+        "max_depth": [Interval(Integral, 1, None, closed="left")],
+        "preset": [StrOptions(set(TREEVAE_PRESETS))],
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "arch": [str],
+        "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
+        "obs_var": [Interval(Real, 0, None, closed="neither")],
+        "min_leaf_fraction": [Interval(Real, 0, 0.5, closed="left")],
+        "max_growth_iterations": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -85,12 +104,13 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         arch: str = "auto",
         likelihood: str = "auto",
         obs_var: float = 0.5,
-        batch_size: int = 256,
+        learning_rate: float | None = None,
+        batch_size: int | None = None,
         min_leaf_fraction: float = 0.01,
         max_growth_iterations: int = 150,
         device: str = "cpu",
         random_state: int | None = None,
-        verbose: bool = True,
+        verbose: bool = False,
         checkpoint_every: float = 120.0,
     ) -> None:
         self.max_leaves = max_leaves
@@ -102,6 +122,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         self.arch = arch
         self.likelihood = likelihood
         self.obs_var = obs_var
+        self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.min_leaf_fraction = min_leaf_fraction
         self.max_growth_iterations = max_growth_iterations
@@ -122,22 +143,13 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         return "bernoulli" if X.min() >= 0 and X.max() <= 1 else "gaussian"
 
     def _check_params(self) -> None:
-        if not isinstance(self.max_leaves, int | np.integer) or self.max_leaves < 2:
-            raise ValueError(f"max_leaves must be an integer >= 2, got {self.max_leaves!r}")
-        if not isinstance(self.max_depth, int | np.integer) or self.max_depth < 1:
-            raise ValueError(f"max_depth must be an integer >= 1, got {self.max_depth!r}")
+        """The declared rules, then what involves several parameters."""
+        self._start_fit()
         if self.max_leaves > 2**self.max_depth:
             raise ValueError(
                 f"max_leaves={self.max_leaves} cannot be reached with max_depth="
                 f"{self.max_depth} (at most {2**self.max_depth} leaves)"
             )
-        if not 0 <= self.min_leaf_fraction < 0.5:
-            raise ValueError(f"min_leaf_fraction must be in [0, 0.5), got {self.min_leaf_fraction}")
-        if self.likelihood not in ("auto", "bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'auto', 'bernoulli' or 'gaussian', "
-                             f"not {self.likelihood!r}")  # fmt: skip
-        if not isinstance(self.obs_var, int | float | np.number) or not self.obs_var > 0:
-            raise ValueError(f"obs_var must be a positive number, got {self.obs_var!r}")
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -149,29 +161,32 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         folder that already holds a checkpoint of the same settings resumes from it.
         """
         self._check_params()
+        settings = resolve_settings(TREEVAE_PRESETS, self.preset, self.schedule,
+                                    self.learning_rate, self.batch_size, Schedule)  # fmt: skip
+        schedule = settings.schedule
+        self._fit_batch_size = settings.batch_size
         X = self._validate(X, reset=True)
         self.likelihood_ = self._resolve_likelihood(X)
         if self.likelihood_ == "bernoulli":
             self._check_unit_interval(X)
-        self._check_enough_samples(X.shape[0], self.batch_size)
-        schedule = make_schedule(self.preset, self.schedule)
+        self._check_enough_samples(X.shape[0], settings.batch_size)
         config = TreeVAEConfig(
             input_shape=X.shape[1:], arch=self.arch, latent_dim=self.latent_dim, width=self.width,
             max_depth=self.max_depth, likelihood=self.likelihood_, obs_var=float(self.obs_var),
         )  # fmt: skip
-        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        ckpt = self._checkpoint(checkpoint_dir, X)
         with seeded(self.random_state):
-            self.module_ = TreeVAEModel(config).to(self.device_)
+            self.module_ = self._build_module(lambda: TreeVAEModel(config), X)
             cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1,
                       "phases_run": 0}  # fmt: skip
             self.history_ = []
             subset = None
             phase_state = None
-            if ckpt is not None and (ckpt / io.CONFIG).exists():
-                cursor, subset, phase_state = self._load_checkpoint(ckpt, X.shape)
+            if ckpt is not None and ckpt.exists():
+                cursor, subset, phase_state = self._load_checkpoint(ckpt)
             data = torch.from_numpy(X).to(self.device_)
             trainer = Trainer(
-                batch_size=self.batch_size, seed=0 if self.random_state is None else
+                batch_size=settings.batch_size, seed=0 if self.random_state is None else
                 self.random_state, progress=self.verbose, checkpoint_every=self.checkpoint_every,
                 device=self.device_,
             )  # fmt: skip
@@ -255,7 +270,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         probs = self._leaf_probs(X)
         decision = choose_split(
             model.tree, probs, max_leaves=self.max_leaves, max_depth=self.max_depth,
-            min_samples=self.batch_size, min_mass=self.min_leaf_fraction,
+            min_samples=self._fit_batch_size, min_mass=self.min_leaf_fraction,
             threshold_cap=schedule.split_threshold_cap,
         )  # fmt: skip
         if decision.leaf is None:
@@ -298,51 +313,31 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         self.module_.eval()
 
     # ------------------------------------------------------------------ checkpoints
-    def _checkpoint_params(self) -> dict:
-        return {k: v for k, v in self.get_params(deep=False).items()
-                if k not in ("verbose", "device", "checkpoint_every")}  # fmt: skip
-
-    def _save_checkpoint(self, ckpt: Path, cursor: dict, subset, state: PhaseState | None) -> None:
+    def _save_checkpoint(
+        self, ckpt: Checkpoint, cursor: dict, subset, state: PhaseState | None
+    ) -> None:
         model = self.module_
+        arrays = {} if subset is None else {"subset": torch.as_tensor(subset)}
+        ckpt.save(
+            model.state_dict(), tree=model.tree, phase=state, arrays=arrays,
+            fitted={"input_shape": list(model.config.input_shape), "likelihood": self.likelihood_},
+            driver={"cursor": cursor, "history": self.history_},
+        )  # fmt: skip
 
-        def extra(tmp: Path) -> None:
-            payload = {"torch_rng": torch.get_rng_state()}
-            if state is not None:
-                payload["phase"] = state.to_dict()
-            if subset is not None:
-                payload["subset"] = torch.as_tensor(subset)
-            torch.save(payload, tmp / TRAINER_STATE)
-            io.write_json(tmp / DRIVER_STATE, {"cursor": cursor, "history": self.history_})
-
-        config = {"class": "TreeVAE", "params": self._checkpoint_params(),
-                  "fitted": {"input_shape": list(model.config.input_shape),
-                             "likelihood": self.likelihood_, "checkpoint": True}}  # fmt: skip
-        io.save_state(ckpt, config, model.state_dict(), tree=model.tree, extra=extra)
-
-    def _checkpoint_boundary(self, ckpt: Path | None, cursor: dict, subset) -> None:
+    def _checkpoint_boundary(self, ckpt: Checkpoint | None, cursor: dict, subset) -> None:
         if ckpt is not None:
             self._save_checkpoint(ckpt, cursor, subset, None)
 
-    def _load_checkpoint(self, ckpt: Path, shape: tuple) -> tuple[dict, Any, PhaseState | None]:
-        config, tree, tensors = io.read_state(ckpt)
-        if config.get("params") != json.loads(json.dumps(self._checkpoint_params())):
-            raise ValueError(
-                f"{ckpt} holds a checkpoint of a TreeVAE with other settings "
-                f"({config.get('params')}); use another checkpoint_dir or the same settings"
-            )
-        if tuple(config["fitted"]["input_shape"]) != tuple(shape[1:]):
-            raise ValueError(f"{ckpt} was trained on samples of shape "
-                             f"{config['fitted']['input_shape']}, not {shape[1:]}")  # fmt: skip
-        self.module_ = TreeVAEModel(self.module_.config, tree).to(self.device_)
-        self.module_.load_state_dict(tensors)
-        driver = json.loads((ckpt / DRIVER_STATE).read_text())
-        self.history_ = driver["history"]
-        payload = torch.load(ckpt / TRAINER_STATE, weights_only=True)
-        torch.set_rng_state(payload["torch_rng"])
-        subset = payload["subset"].numpy() if "subset" in payload else None
-        phase = PhaseState.from_dict(payload["phase"]) if "phase" in payload else None
-        logger.info("resuming from %s at %s", ckpt, driver["cursor"])
-        return driver["cursor"], subset, phase
+    def _load_checkpoint(self, ckpt: Checkpoint) -> tuple[dict, Any, PhaseState | None]:
+        resumed = ckpt.load()  # ValueError when it is a checkpoint of another run
+        # Weights by name, so the order in which the rebuilt tree creates its nodes is irrelevant.
+        self.module_ = TreeVAEModel(self.module_.config, resumed.tree).to(self.device_)
+        self.module_.load_state_dict(resumed.tensors)
+        self.history_ = resumed.driver["history"]
+        resumed.restore_rng()
+        subset = resumed.arrays["subset"].numpy() if "subset" in resumed.arrays else None
+        logger.info("resuming at %s", resumed.driver["cursor"])
+        return resumed.driver["cursor"], subset, resumed.phase
 
     # ------------------------------------------------------------------ inference
     def predict_proba(self, X: Any) -> np.ndarray:

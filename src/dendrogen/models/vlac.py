@@ -342,6 +342,12 @@ class VLACModel(nn.Module):
             "objective": rec - beta * (kl_z + kl_y),
         }
 
+    def forward(self, x: Tensor, beta: float = 1.0) -> dict[str, Tensor]:
+        """Named loss terms of a batch x (B, *input_shape): ``loss`` (−mean objective,
+        minimised), ``rec``, ``kl_z``, ``kl_y``, each a scalar batch mean; ``beta`` weighs the
+        KL terms (warm-up; 1 is the ELBO)."""
+        return self.loss(x, beta)
+
     def loss(self, x: Tensor, beta: float = 1.0) -> dict[str, Tensor]:
         """``{"loss": −mean objective, "rec", "kl_z", "kl_y"}`` (batch means) for the Trainer."""
         t = self.elbo_terms(x, beta)

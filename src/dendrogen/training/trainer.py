@@ -28,9 +28,22 @@ logger = logging.getLogger(__name__)
 LossFn = Callable[[Tensor, float], dict[str, Tensor]]
 
 
+class TrainingDiverged(FloatingPointError, ValueError):
+    """The loss became NaN or infinite. A ValueError too: it usually means data on a scale the
+    model cannot take (e.g. values of 1e30) or a learning rate that is too high, which the
+    caller fixes, like any other bad input."""
+
+
 @dataclass
 class PhaseState:
-    """Where a phase stands; enough to resume it exactly (with the model's weights)."""
+    """Where a phase stands; enough to resume it exactly (with the model's weights).
+
+    ``optimizer`` is Adam's state keyed by parameter NAME (``model.named_parameters()``), never by
+    position: a model rebuilt from a checkpoint may list its parameters in another order (a
+    TreeVAE rebuilt from tree.json creates its nodes breadth-first, a grown one in creation
+    order), and a positional state would land on the wrong tensors. ``rows`` are the history rows
+    the phase has finished so far.
+    """
 
     phase: str
     step: int = 0
@@ -40,6 +53,7 @@ class PhaseState:
     epoch_sums: dict[str, float] = field(default_factory=dict)
     epoch_count: int = 0
     order: Tensor | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +65,7 @@ class PhaseState:
             "epoch_sums": self.epoch_sums,
             "epoch_count": self.epoch_count,
             "order": self.order,
+            "rows": self.rows,
         }
 
     @classmethod
@@ -121,6 +136,7 @@ class Trainer:
                 batch order, so a resumed fit draws the same batches as an uninterrupted one.
         """
         params = [p for p in params if p.requires_grad]
+        names = parameter_names(model, params)
         n = data.shape[0]
         if n == 0:
             raise ValueError(f"phase {phase.name!r} has no data to train on")
@@ -133,14 +149,14 @@ class Trainer:
                     f"cannot resume phase {phase.name!r} from a {resume.phase!r} state"
                 )
             if resume.optimizer is not None:
-                optimizer.load_state_dict(resume.optimizer)
+                optimizer.load_state_dict(optimizer_state_by_position(resume.optimizer, names))
             if resume.torch_rng is not None:
                 torch.set_rng_state(resume.torch_rng)
             if resume.generator is not None:
                 generator.set_state(resume.generator)
         per_epoch = self.steps_per_epoch(n)
         batch = min(self.batch_size, n)
-        rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = state.rows
         bar = tqdm(
             total=phase.steps,
             initial=state.step,
@@ -169,7 +185,7 @@ class Trainer:
                 terms = loss_fn(x, alpha)
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(
+                    raise TrainingDiverged(
                         f"the loss became {loss.item()} in phase {phase.name!r} at step "
                         f"{state.step}; lower the learning rate or check the data"
                     )
@@ -198,30 +214,80 @@ class Trainer:
                 if on_checkpoint is not None and (
                     time.monotonic() - last_save > self.checkpoint_every
                 ):
-                    on_checkpoint(self._snapshot(state, optimizer, generator))
+                    on_checkpoint(self._snapshot(state, optimizer, generator, names))
                     last_save = time.monotonic()
         finally:
             bar.close()
         self.history.extend(rows)
         if on_checkpoint is not None:
-            on_checkpoint(self._snapshot(state, optimizer, generator))
+            on_checkpoint(self._snapshot(state, optimizer, generator, names))
         logger.info("phase %s done: %d steps, last %s", phase.name, state.step, rows[-1:] or "-")
         return rows
 
     @staticmethod
     def _snapshot(
-        state: PhaseState, optimizer: torch.optim.Optimizer, generator: torch.Generator
+        state: PhaseState,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        names: list[str],
     ) -> PhaseState:
         return PhaseState(
             phase=state.phase,
             step=state.step,
-            optimizer=optimizer.state_dict(),
+            optimizer=optimizer_state_by_name(optimizer.state_dict(), names),
             torch_rng=torch.get_rng_state(),
             generator=generator.get_state(),
             epoch_sums=dict(state.epoch_sums),
             epoch_count=state.epoch_count,
             order=state.order,
+            rows=[dict(row) for row in state.rows],
         )
+
+
+def parameter_names(model: nn.Module, params: list[nn.Parameter]) -> list[str]:
+    """The name in ``model`` of each parameter of ``params`` (same order)."""
+    by_id = {id(p): name for name, p in model.named_parameters()}
+    missing = [i for i, p in enumerate(params) if id(p) not in by_id]
+    if missing:
+        raise ValueError(f"{len(missing)} trained parameter(s) are not parameters of the model")
+    return [by_id[id(p)] for p in params]
+
+
+def optimizer_state_by_name(state: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """An optimizer ``state_dict()`` whose per-parameter entries are keyed by parameter name.
+
+    Args:
+        state: ``optimizer.state_dict()``, whose ``state`` and ``param_groups[i]["params"]``
+            refer to parameters by position.
+        names: the name of the parameter at each position.
+    """
+    return {
+        "state": {names[int(i)]: s for i, s in state["state"].items()},
+        "param_groups": [
+            {**g, "params": [names[int(i)] for i in g["params"]]} for g in state["param_groups"]
+        ],
+    }
+
+
+def optimizer_state_by_position(state: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The inverse of :func:`optimizer_state_by_name` for parameters listed as ``names`` now."""
+    position = {name: i for i, name in enumerate(names)}
+    saved = [name for g in state["param_groups"] for name in g["params"]]
+    if sorted(saved) != sorted(names):
+        raise ValueError(
+            "the saved optimizer state is for other parameters "
+            f"({sorted(set(saved) ^ set(names))[:5]} differ); the checkpoint does not match "
+            "this model"
+        )
+    # Optimizer.load_state_dict pairs a saved group's ids with the current group's parameters
+    # by position, so each group lists its ids in the current order.
+    return {
+        "state": {position[name]: s for name, s in state["state"].items()},
+        "param_groups": [
+            {**g, "params": sorted(position[name] for name in g["params"])}
+            for g in state["param_groups"]
+        ],
+    }
 
 
 def make_adam(

@@ -370,6 +370,10 @@ class TreeVAEModel(nn.Module):
         kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])
         return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec}
 
+    def forward(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
+        """Named scalar loss terms of x (B, *input_shape) at KL weight ``alpha`` (:meth:`loss`)."""
+        return self.loss(x, alpha)
+
     def loss(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
         """Batch-mean loss −L_rec + α(KL_root + KL_nodes + KL_decisions) and its terms."""
         terms = {k: v.mean() for k, v in self.elbo_terms(x).items()}

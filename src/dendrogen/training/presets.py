@@ -1,0 +1,246 @@
+"""Presets and schedules of every estimator family, in one place.
+
+A preset names a training budget: a schedule (how long each phase runs, in optimizer steps or
+epochs) with its learning rate and batch size. Estimators take ``preset=`` and override parts of
+it with ``schedule={...}``, ``learning_rate=`` and ``batch_size=``; :func:`resolve_settings`
+combines the three. TreeVAE has several phases (:class:`Schedule`); the other models train in one
+phase called ``train`` (:class:`SinglePhaseSchedule`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from dendrogen.training.schedules import Phase
+
+#: how a schedule counts phase lengths.
+UNITS = ("steps", "epochs")
+
+
+def _check_fields(schedule: Any, lengths: tuple[str, ...], positive: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the schedule setting that is not a valid value."""
+    if schedule.unit not in UNITS:
+        raise ValueError(f"schedule unit must be one of {list(UNITS)}, got {schedule.unit!r}")
+    for name in lengths:
+        value = getattr(schedule, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"schedule {name!r} must be an integer >= 0, got {value!r}")
+    for name in positive:
+        value = getattr(schedule, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+            raise ValueError(f"schedule {name!r} must be a positive number, got {value!r}")
+
+
+@dataclass
+class Schedule:
+    """TreeVAE's phases: how long each runs and how its KL weight and learning rate evolve.
+
+    ``unit`` is "steps" (budgeted optimizer steps; α ramps 0→1 over ``kl_ramp`` of each phase,
+    the learning rate drops ×0.1 at ``lr_drop_at``) or "epochs" (the paper: α = min(1,
+    kl_start + e·kl_decay), lr ×0.1 every ``lr_drop_epochs`` epochs). ``split_threshold_cap``
+    caps growth's confidence threshold t = min(1/n_eff, cap) (treevae.md §3, step 2.4).
+    ``lr`` is the preset's learning rate; the estimator's ``learning_rate`` replaces it.
+    """
+
+    unit: str = "steps"
+    initial: int = 2000
+    subtree: int = 500
+    intermediate: int = 500
+    finetune: int = 2000
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    kl_start: float = 0.0
+    kl_decay: float = 0.001
+    kl_ramp: float = 0.5
+    lr_drop_at: float = 2 / 3
+    lr_drop_epochs: int = 100
+    finetune_kl_decay: float | None = None
+    split_threshold_cap: float = 0.5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_fields(
+            self,
+            ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs"),
+            ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap"),
+        )
+
+    def phase(self, name: str, length: int, steps_per_epoch: int) -> Phase:
+        if self.unit == "epochs":
+            decay = self.kl_decay
+            if name == "finetune":
+                # The paper's fine-tuning warms the KL up again, faster (treevae.md §3.4).
+                decay = self.finetune_kl_decay or max(0.01, 1 / max(1, length - 1))
+            return Phase.from_epochs(
+                name, length, steps_per_epoch, kl_start=self.kl_start, kl_decay=decay,
+                lr=self.lr, weight_decay=self.weight_decay, lr_drop_epochs=self.lr_drop_epochs,
+            )  # fmt: skip
+        return Phase.from_steps(
+            name, length, lr=self.lr, weight_decay=self.weight_decay, kl_start=self.kl_start,
+            kl_ramp=self.kl_ramp, lr_drop_at=self.lr_drop_at,
+        )  # fmt: skip
+
+
+@dataclass
+class SinglePhaseSchedule:
+    """One phase of plain Adam called ``train`` (HTVAE, SOM-VAE, VLAC, VLAE, GM-DGM).
+
+    Attributes:
+        unit: "steps" or "epochs" (what ``train`` counts).
+        train: the length of the phase.
+        min_steps: a floor on the number of steps, so that small data sets still get a useful fit.
+    """
+
+    unit: str = "steps"
+    train: int = 3000
+    min_steps: int = 0
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ("train", "min_steps"), ())
+        if self.train < 1:
+            raise ValueError(f"schedule 'train' must be an integer >= 1, got {self.train!r}")
+
+    def steps(self, steps_per_epoch: int) -> int:
+        """Optimizer steps of the phase for data of ``steps_per_epoch`` batches."""
+        length = self.train * steps_per_epoch if self.unit == "epochs" else self.train
+        return max(int(length), int(self.min_steps))
+
+
+#: TreeVAE: ``paper`` reproduces the published schedule (1,710 epochs for 10 leaves); ``fast``
+#: (the default) spends optimizer steps, not epochs, and is useful on 2 CPU cores in minutes;
+#: ``tiny`` exists for tests and estimator checks.
+TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "schedule": dict(
+            unit="epochs", initial=150, subtree=150, intermediate=80, finetune=200,
+            kl_start=0.0, kl_decay=0.001, finetune_kl_decay=None,
+        ),
+        "learning_rate": 1e-3, "batch_size": 256,
+    },
+    "fast": {
+        "schedule": dict(unit="steps", initial=2000, subtree=500, intermediate=500, finetune=2000),
+        "learning_rate": 1e-3, "batch_size": 256,
+    },
+    "tiny": {
+        "schedule": dict(unit="steps", initial=40, subtree=20, intermediate=0, finetune=20),
+        "learning_rate": 1e-3, "batch_size": 256,
+    },
+}  # fmt: skip
+
+#: HTVAE and SOM-VAE: one phase of Adam over encoder, decoder and maps (Algorithm 1).
+MAP_PRESETS: dict[str, dict[str, Any]] = {
+    # htvae.md §3: 20 epochs, Adam 5e-4, batch 32.
+    "paper": {"schedule": dict(unit="epochs", train=20, min_steps=0),
+              "learning_rate": 5e-4, "batch_size": 32},
+    # Minutes on 2 CPU cores for Fashion-MNIST, seconds for a few thousand samples.
+    "fast": {"schedule": dict(unit="epochs", train=3, min_steps=1500),
+             "learning_rate": 1e-3, "batch_size": 64},
+    # Tests and scikit-learn's estimator checks.
+    "tiny": {"schedule": dict(unit="epochs", train=1, min_steps=20),
+             "learning_rate": 1e-3, "batch_size": 16},
+}  # fmt: skip
+
+#: VLAC, VLAE, GM-DGM. The paper's schedule is 150k steps with a KL warm-up of 2000 steps and a
+#: Gumbel temperature exp(-3e-5 t) updated every 1000 steps (vlac.md §4–5, §11); a preset with
+#: fewer steps keeps the same shape over its own length (both are rescaled by steps / 150k).
+LADDER_PAPER_STEPS = 150_000
+LADDER_PRESETS: dict[str, dict[str, Any]] = {
+    # vlac.md §10–11: full widths, Adam 2e-4, batch 100, 150k steps (~a day per run on 2 cores).
+    "paper": {"schedule": dict(unit="steps", train=LADDER_PAPER_STEPS),
+              "learning_rate": 2e-4, "batch_size": 100, "widths": "paper"},
+    # CPU default: halved channels, quartered FC width, Adam 1e-3, 3000 steps (5 epochs of
+    # Fashion-MNIST; about 10 minutes on 2 shared cores, see benchmarks/results/vlac.md).
+    "fast": {"schedule": dict(unit="steps", train=3000),
+             "learning_rate": 1e-3, "batch_size": 100, "widths": "fast"},
+    # Tests and scikit-learn's estimator checks.
+    "tiny": {"schedule": dict(unit="steps", train=30),
+             "learning_rate": 1e-3, "batch_size": 32, "widths": "fast"},
+}  # fmt: skip
+
+#: the name TreeVAE's presets had when they lived in ``dendrogen.models.treevae.config``.
+PRESETS = TREEVAE_PRESETS
+
+
+def make_schedule(
+    preset: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    presets: dict[str, dict[str, Any]] | None = None,
+    schedule_class: type = Schedule,
+) -> Any:
+    """The schedule of a preset with ``overrides`` (e.g. ``{"initial": 500}``) applied.
+
+    Raises ValueError for an unknown preset, an unknown setting or an invalid value.
+    """
+    presets = TREEVAE_PRESETS if presets is None else presets
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise TypeError(f"schedule must be a dict of settings, got {type(overrides).__name__}")
+    params = dict(presets[preset]["schedule"]) | dict(overrides or {})
+    names = {f.name for f in fields(schedule_class)}
+    unknown = set(params) - names
+    if unknown:
+        raise ValueError(f"unknown schedule settings {sorted(unknown)}; known: {sorted(names)}")
+    return schedule_class(**params)
+
+
+@dataclass
+class Settings:
+    """A preset resolved against an estimator's overrides."""
+
+    schedule: Any
+    learning_rate: float
+    batch_size: int
+    extra: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_settings(
+    presets: dict[str, dict[str, Any]],
+    preset: str,
+    schedule: dict[str, Any] | None,
+    learning_rate: float | None,
+    batch_size: int | None,
+    schedule_class: type = SinglePhaseSchedule,
+) -> Settings:
+    """Combine a preset with the estimator's ``schedule``, ``learning_rate`` and ``batch_size``
+    (None keeps the preset's value)."""
+    base = presets[preset] if preset in presets else {}
+    sched = make_schedule(preset, schedule, presets=presets, schedule_class=schedule_class)
+    lr = float(base["learning_rate"] if learning_rate is None else learning_rate)
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if hasattr(sched, "lr") and (learning_rate is not None or "lr" not in (schedule or {})):
+        sched = replace(sched, lr=lr)  # the estimator's learning_rate wins over the preset's
+    elif hasattr(sched, "lr"):
+        lr = float(sched.lr)  # an explicit schedule={"lr": ...} still works
+    extra = {k: v for k, v in base.items() if k not in ("schedule", "learning_rate", "batch_size")}
+    return Settings(
+        schedule=sched,
+        learning_rate=lr,
+        batch_size=int(base["batch_size"] if batch_size is None else batch_size),
+        extra=extra,
+    )
+
+
+__all__ = [
+    "LADDER_PAPER_STEPS",
+    "LADDER_PRESETS",
+    "MAP_PRESETS",
+    "PRESETS",
+    "TREEVAE_PRESETS",
+    "UNITS",
+    "Schedule",
+    "Settings",
+    "SinglePhaseSchedule",
+    "make_schedule",
+    "resolve_settings",
+]
