@@ -33,6 +33,7 @@ from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
+from dendrogen.models.treevae.split_init import initialise_split
 from dendrogen.training import (
     TREEVAE_PRESETS,
     Checkpoint,
@@ -41,6 +42,7 @@ from dendrogen.training import (
     Trainer,
     resolve_settings,
 )
+from dendrogen.training.restarts import best_of_restarts
 from dendrogen.tree import Tree
 
 logger = logging.getLogger(__name__)
@@ -199,32 +201,88 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         model = self.module_
         spe = trainer.steps_per_epoch(X.shape[0])
 
-        def run(name: str, length: int, params, loss_fn, rows: torch.Tensor) -> None:
+        def run(name: str, length: int, params, loss_fn, rows: torch.Tensor, stop_at=None):
+            """Run (or resume) phase ``name``; with ``stop_at`` pause it after that many steps,
+            keeping its state in ``phase_state`` to go on from."""
             nonlocal phase_state
             if length <= 0:
                 return
             phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]))
             resume = phase_state if phase_state is not None and phase_state.phase == name else None
+            if resume is not None and stop_at is not None and resume.step >= stop_at:
+                return
             phase_state = None
-            saver = None
-            if ckpt is not None:
+            last: list[PhaseState] = []
 
-                def saver(state: PhaseState) -> None:
+            def saver(state: PhaseState) -> None:
+                last[:] = [state]
+                if ckpt is not None:
                     self._save_checkpoint(ckpt, cursor, subset, state)
 
             self.history_.extend(trainer.run(
                 phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
                 describe=lambda: f"{len(model.tree.leaves)} leaves",
-                phase_index=cursor["phases_run"],
+                phase_index=cursor["phases_run"], stop_at=stop_at,
             ))  # fmt: skip
-            cursor["phases_run"] += 1
+            if stop_at is not None and stop_at < phase.steps:
+                phase_state = last[-1]
+            else:
+                cursor["phases_run"] += 1
+
+        def init_split(name: str, length: int, node: int, rows: torch.Tensor) -> None:
+            """``split_init="kmeans"``: seat the split at ``node`` by 2-means on the posterior
+            means there (models/treevae/split_init.py), once per split, resume-safe."""
+            if schedule.split_init != "kmeans" or length <= 0 or cursor.get("split_init") == node:
+                return
+            if name == "initial":  # the root's z needs some training before it means anything
+                steps = schedule.phase(name, length, trainer.steps_per_epoch(len(rows))).steps
+                run(name, length, model.parameters(), full_loss, rows,
+                    stop_at=max(1, round(steps * schedule.split_init_warmup)))  # fmt: skip
+            elif phase_state is not None:  # resuming this subtree's phase mid-way
+                return
+            seed = trainer.seed + 7 * cursor["phases_run"]
+            record = initialise_split(model, rows, node, seed)
+            self.history_.append(record | {"g": cursor["g"]})
+            cursor["split_init"] = node
+            if ckpt is not None:
+                self._save_checkpoint(ckpt, cursor, subset, phase_state)
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
             return model.loss(x, alpha)
 
+        holdout = self._holdout_rows(X.shape[0], schedule)
+
+        def select(name: str, length: int, modules, loss_fn, rows: np.ndarray) -> None:
+            """Best of ``schedule.restarts`` short starts of a phase (training/restarts.py),
+            scored by the ELBO of the held-out rows among ``rows``; the phase then continues
+            from the kept candidate. Skipped when resuming that phase mid-way."""
+            nonlocal phase_state
+            if schedule.restarts <= 1 or length <= 0 or phase_state is not None:
+                return
+            scored = np.intersect1d(rows, holdout)
+            fit_rows = np.setdiff1d(rows, holdout)
+            if len(scored) == 0 or len(fit_rows) < min(self._fit_batch_size, len(rows)):
+                return
+            phase = schedule.phase(name, length, trainer.steps_per_epoch(len(rows)))
+            steps = max(1, round(phase.steps * schedule.restart_fraction))
+            scored_x = X[scored]
+            chosen = best_of_restarts(
+                trainer, phase, model, modules, loss_fn, data[torch.from_numpy(fit_rows)],
+                lambda: self._mean_elbo(scored_x), n_restarts=schedule.restarts, steps=steps,
+                seed=trainer.seed + 7 * cursor["phases_run"], phase_index=cursor["phases_run"],
+                describe=lambda: f"{len(model.tree.leaves)} leaves, restarts",
+            )  # fmt: skip
+            chosen.state.order = None  # the phase goes on over all its rows
+            phase_state = chosen.state
+            self.history_.append({"event": "restarts", "phase": name, "g": cursor["g"],
+                                  "scores": chosen.scores, "kept": chosen.best})  # fmt: skip
+
         while cursor["stage"] != "done":
             stage = cursor["stage"]
             if stage == "initial":
+                everything = np.arange(X.shape[0])
+                select("initial", schedule.initial, [model], full_loss, everything)
+                init_split("initial", schedule.initial, model.tree.root, data)
                 run("initial", schedule.initial, model.parameters(), full_loss, data)
                 cursor["stage"] = "grow"
             elif stage == "grow":
@@ -248,6 +306,10 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
                     def sub_loss(x: torch.Tensor, alpha: float, leaf=leaf) -> dict:
                         return model.subtree_loss(x, leaf, alpha)
 
+                    new_modules = model.node_modules(new)
+                    new_modules += [model.post_routers[str(leaf)], model.prior_routers[str(leaf)]]
+                    select("subtree", schedule.subtree, new_modules, sub_loss, subset)
+                    init_split("subtree", schedule.subtree, leaf, rows)
                     run("subtree", schedule.subtree, params, sub_loss, rows)
                     cursor["g"] += 1
                     subset = None
@@ -287,22 +349,46 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
                               "samples": len(decision.subset), "g": g})  # fmt: skip
         cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
 
-    def _prune(self, X: np.ndarray) -> None:
+    def _prune(self, X: np.ndarray, min_fraction: float | None = None) -> None:
+        """Remove the smallest leaf while it holds under ``min_fraction`` of X's argmax
+        assignments (default ``min_leaf_fraction``)."""
         model = self.module_
+        min_fraction = self.min_leaf_fraction if min_fraction is None else min_fraction
         while True:
             assignment = self._leaf_probs(X).argmax(axis=1)
-            leaf = smallest_leaf_to_prune(model.tree, assignment, self.min_leaf_fraction)
+            leaf = smallest_leaf_to_prune(model.tree, assignment, min_fraction)
             if leaf is None:
                 return
             removed = model.prune_leaf(leaf)
             logger.info("pruned leaf %d (removed nodes %s)", leaf, removed)
             self.history_.append({"event": "prune", "leaf": leaf, "removed": removed})
 
+    def _holdout_rows(self, n: int, schedule) -> np.ndarray:
+        """The training rows that restarts are scored on (never trained on by a candidate):
+        ``schedule.holdout`` of the data, at least 100 rows and at most 5,000. Sorted indices."""
+        if schedule.restarts <= 1:
+            return np.empty(0, dtype=np.int64)
+        size = int(np.clip(round(schedule.holdout * n), min(100, n // 2), 5000))
+        rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
+        return np.sort(rng.permutation(n)[:size])
+
+    def _mean_elbo(self, X: np.ndarray) -> float:
+        """Mean ELBO (α = 1) of rows X in eval mode, with fixed noise: comparable across
+        candidates because they see the same rows and the same noise."""
+        with fixed_noise(self.random_state):
+            parts = self._batched(X, lambda xb: self.module_.elbo_terms(xb))
+        total = 0.0
+        for t in parts:
+            total += float((t["rec"] - t["kl_root"] - t["kl_nodes"] - t["kl_decisions"]).sum())
+        return total / X.shape[0]
+
     def _leaf_probs(self, X: np.ndarray) -> np.ndarray:
         parts = self._batched(X, lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy())
         return np.concatenate(parts)
 
     def _finish_fit(self, X: np.ndarray) -> None:
+        # Fine-tuning can empty a leaf that pruning kept; a cluster label must hold data.
+        self._prune(X, min_fraction=0.5 / X.shape[0])
         self.tree_ = self.module_.tree
         self.leaves_ = list(self.tree_.leaves)
         self.n_leaves_ = len(self.leaves_)

@@ -61,14 +61,32 @@ class Schedule:
     lr_drop_epochs: int = 100
     finetune_kl_decay: float | None = None
     split_threshold_cap: float = 0.5
+    max_epochs: float | None = None
+    min_steps_fraction: float = 0.25
+    growth_kl_max: float = 1.0
+    split_init: str = "random"
+    split_init_warmup: float = 0.25
+    restarts: int = 1
+    restart_fraction: float = 0.25
+    holdout: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_fields(
             self,
-            ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs"),
-            ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap"),
-        )
+            ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs", "restarts"),
+            ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap", "max_epochs",
+             "min_steps_fraction", "growth_kl_max", "split_init_warmup", "restart_fraction",
+             "holdout"),
+        )  # fmt: skip
+        if self.split_init not in ("random", "kmeans"):
+            raise ValueError(
+                f"schedule 'split_init' must be 'random' or 'kmeans', got {self.split_init!r}"
+            )
+        for name in ("min_steps_fraction", "growth_kl_max", "split_init_warmup",
+                     "restart_fraction", "holdout"):  # fmt: skip
+            if getattr(self, name) > 1:
+                raise ValueError(f"schedule {name!r} must be at most 1, got {getattr(self, name)}")
 
     def phase(self, name: str, length: int, steps_per_epoch: int) -> Phase:
         if self.unit == "epochs":
@@ -80,10 +98,21 @@ class Schedule:
                 name, length, steps_per_epoch, kl_start=self.kl_start, kl_decay=decay,
                 lr=self.lr, weight_decay=self.weight_decay, lr_drop_epochs=self.lr_drop_epochs,
             )  # fmt: skip
+        kl_max = 1.0 if name == "finetune" else self.growth_kl_max
         return Phase.from_steps(
-            name, length, lr=self.lr, weight_decay=self.weight_decay, kl_start=self.kl_start,
-            kl_ramp=self.kl_ramp, lr_drop_at=self.lr_drop_at,
+            name, self.steps_for(length, steps_per_epoch), lr=self.lr,
+            weight_decay=self.weight_decay, kl_start=min(self.kl_start, kl_max),
+            kl_ramp=self.kl_ramp, lr_drop_at=self.lr_drop_at, kl_max=kl_max,
         )  # fmt: skip
+
+    def steps_for(self, length: int, steps_per_epoch: int) -> int:
+        """Optimizer steps of a phase budgeted ``length`` steps over rows giving
+        ``steps_per_epoch`` batches: at most ``max_epochs`` passes over them, but at least
+        ``min_steps_fraction`` of the budget, so small data sets are not over-trained."""
+        if self.max_epochs is None or length <= 0:
+            return length
+        floor = math.ceil(length * self.min_steps_fraction)
+        return min(length, max(floor, math.ceil(self.max_epochs * steps_per_epoch)))
 
 
 @dataclass

@@ -25,6 +25,8 @@ class Phase:
         kl_start: KL weight α at step 0.
         kl_increment: added to α every ``kl_every`` steps; α is capped at 1.
         kl_every: steps between KL increments.
+        kl_max: the cap on α (1 for the ELBO; lower keeps the KL weight gentle, e.g. while a
+            tree grows).
     """
 
     name: str
@@ -36,6 +38,7 @@ class Phase:
     kl_start: float = 1.0
     kl_increment: float = 0.0
     kl_every: int = 1
+    kl_max: float = 1.0
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -46,8 +49,8 @@ class Phase:
             raise ValueError(f"phase {self.name!r}: kl_every must be >= 1")
 
     def alpha(self, step: int) -> float:
-        """KL weight at 0-based ``step``: min(1, kl_start + ⌊step / kl_every⌋ · kl_increment)."""
-        return min(1.0, self.kl_start + (step // self.kl_every) * self.kl_increment)
+        """KL weight at 0-based ``step``: min(kl_max, kl_start + ⌊step/kl_every⌋·kl_increment)."""
+        return min(self.kl_max, self.kl_start + (step // self.kl_every) * self.kl_increment)
 
     def lr_factor(self, step: int) -> float:
         return 1.0 if self.lr_every <= 0 else self.lr_gamma ** (step // self.lr_every)
@@ -92,9 +95,10 @@ class Phase:
         kl_start: float = 0.0,
         kl_ramp: float = 0.5,
         lr_drop_at: float = 2 / 3,
+        kl_max: float = 1.0,
     ) -> Phase:
-        """A step-budgeted schedule: α ramps linearly from ``kl_start`` to 1 over the first
-        ``kl_ramp`` fraction of the phase; the learning rate drops ×0.1 at ``lr_drop_at``."""
+        """A step-budgeted schedule: α ramps linearly from ``kl_start`` to ``kl_max`` over the
+        first ``kl_ramp`` fraction of the phase; the learning rate drops ×0.1 at ``lr_drop_at``."""
         ramp_steps = max(1, int(steps * kl_ramp))
         return cls(
             name=name,
@@ -103,6 +107,7 @@ class Phase:
             weight_decay=weight_decay,
             lr_every=max(1, math.ceil(steps * lr_drop_at)) if 0 < lr_drop_at < 1 else 0,
             kl_start=kl_start,
-            kl_increment=(1.0 - kl_start) / ramp_steps if kl_ramp > 0 else 0.0,
+            kl_increment=(kl_max - kl_start) / ramp_steps if kl_ramp > 0 else 0.0,
             kl_every=1,
+            kl_max=kl_max,
         )

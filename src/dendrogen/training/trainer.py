@@ -118,6 +118,7 @@ class Trainer:
         describe: Callable[[], str] | None = None,
         augment: Callable[[Tensor], Tensor] | None = None,
         phase_index: int = 0,
+        stop_at: int | None = None,
     ) -> list[dict[str, Any]]:
         """Run one phase and return its per-epoch history rows.
 
@@ -134,6 +135,8 @@ class Trainer:
             augment: applied to each batch before ``loss_fn``.
             phase_index: position of this phase in the whole fit; with ``seed`` it fixes the
                 batch order, so a resumed fit draws the same batches as an uninterrupted one.
+            stop_at: stop after this many steps of the phase (its schedule unchanged); the
+                final ``on_checkpoint`` call then holds the state to continue it from.
         """
         params = [p for p in params if p.requires_grad]
         names = parameter_names(model, params)
@@ -168,8 +171,9 @@ class Trainer:
         last_save = time.monotonic()
         order = state.order if state.order is not None else torch.randperm(n, generator=generator)
         model.train()
+        end = phase.steps if stop_at is None else min(stop_at, phase.steps)
         try:
-            while state.step < phase.steps:
+            while state.step < end:
                 in_epoch = state.step % per_epoch
                 if in_epoch == 0 and state.step > 0:
                     order = torch.randperm(n, generator=generator)
@@ -197,7 +201,7 @@ class Trainer:
                     value = float(value.detach()) if torch.is_tensor(value) else float(value)
                     state.epoch_sums[key] = state.epoch_sums.get(key, 0.0) + value
                 state.epoch_count += 1
-                if state.step % per_epoch == 0 or state.step == phase.steps:
+                if state.step % per_epoch == 0 or state.step == end:
                     row = {"phase": phase.name, "step": state.step, "alpha": alpha, "lr": lr}
                     row |= {k: v / state.epoch_count for k, v in state.epoch_sums.items()}
                     rows.append(row)
