@@ -146,7 +146,8 @@ class TreeGrowth:
         left, right = model.split_leaf(decision.leaf)
         logger.info("%s", decision.reason)
         self.history_.append({"event": "split", "leaf": decision.leaf, "children": [left, right],
-                              "samples": len(decision.subset), "g": g})  # fmt: skip
+                              "samples": len(decision.subset), "g": g,
+                              "reason": decision.reason})  # fmt: skip
         cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
 
     def _prune(self, X: np.ndarray, min_fraction: float | None = None) -> None:

@@ -45,6 +45,16 @@ class Schedule:
     kl_start + e·kl_decay), lr ×0.1 every ``lr_drop_epochs`` epochs). ``split_threshold_cap``
     caps growth's confidence threshold t = min(1/n_eff, cap) (treevae.md §3, step 2.4).
     ``lr`` is the preset's learning rate; the estimator's ``learning_rate`` replaces it.
+
+    Structure learning (docs in BENCHMARKS.md, "Trustworthy trees"):
+
+    - ``split_init``: "random" (the paper: a new split starts from random routers) or "kmeans"
+      (2-means on the router's input seats it; the initial tree after ``split_init_warmup`` of
+      its phase).
+    - ``max_epochs`` (steps unit): a phase runs at most this many passes over its rows, but at
+      least ``min_steps_fraction`` of its budget.
+    - ``growth_kl_max``: the cap on α in every phase but fine-tuning (the reference code's
+      effective ≤ 0.15; 1 by default, as measured gentler caps did not help).
     """
 
     unit: str = "steps"
@@ -135,8 +145,10 @@ class SinglePhaseSchedule:
         return max(int(length), int(self.min_steps))
 
 
-#: TreeVAE: ``paper`` reproduces the published schedule (1,710 epochs for 10 leaves); ``fast``
-#: (the default) spends optimizer steps, not epochs, and is useful on 2 CPU cores in minutes;
+#: TreeVAE: ``paper`` reproduces the published schedule (1,710 epochs for 10 leaves) and its
+#: random split initialisation; ``fast`` (the default) spends optimizer steps, not epochs (at most
+#: 100 passes over a phase's rows, so a small data set is not over-trained), and seats each split
+#: by 2-means on its router's input (``split_init="kmeans"``, see models/treevae/split_init.py);
 #: ``tiny`` exists for tests and estimator checks.
 TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
@@ -147,11 +159,13 @@ TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
         "learning_rate": 1e-3, "batch_size": 256,
     },
     "fast": {
-        "schedule": dict(unit="steps", initial=2000, subtree=500, intermediate=500, finetune=2000),
+        "schedule": dict(unit="steps", initial=2000, subtree=500, intermediate=500, finetune=2000,
+                         max_epochs=100, split_init="kmeans"),
         "learning_rate": 1e-3, "batch_size": 256,
     },
     "tiny": {
-        "schedule": dict(unit="steps", initial=40, subtree=20, intermediate=0, finetune=20),
+        "schedule": dict(unit="steps", initial=40, subtree=20, intermediate=0, finetune=20,
+                         split_init="kmeans"),
         "learning_rate": 1e-3, "batch_size": 256,
     },
 }  # fmt: skip
