@@ -396,6 +396,18 @@ class DeepEstimator(BaseEstimator):
         saved to ``path`` when given."""
         raise NotImplementedError
 
+    def report(
+        self, X: Any, y: Any = None, path: str | os.PathLike = "report.html", **options: Any
+    ) -> Path:
+        """Write the HTML exploration report of this model on X (N, *input_shape), with optional
+        labels y (N,), to ``path``, and its JSON document beside it (``.json``); returns the
+        HTML path. Options: :func:`dendrogen.report.build_document` (``class_names``,
+        ``data_name``, ``n_members``, ``n_generations``, ``max_image_bytes``, ``seed``)."""
+        from dendrogen.report import write_report
+
+        check_is_fitted(self)
+        return write_report(self, X, y, path, **options)
+
     # ------------------------------------------------------------------ misc
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
