@@ -76,7 +76,7 @@ def build_document(
         "model": _model_info(model, view),
         "data": {
             "name": data_name,
-            "n_samples": int(len(X)),
+            "n_samples": len(X),
             "sample_shape": [int(s) for s in X.shape[1:]],
             "labelled": labels is not None,
             "n_labelled": int((labels >= 0).sum()) if labels is not None else 0,

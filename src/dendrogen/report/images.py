@@ -50,7 +50,7 @@ def _tile(imgs: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
 
 def _shrink(imgs: np.ndarray, max_side: int) -> np.ndarray:
     """Shrink (N, H, W, C) images so that their larger side is at most ``max_side``."""
-    n, h, w, c = imgs.shape
+    _, h, w, c = imgs.shape
     if max(h, w) <= max_side:
         return imgs
     factor = max_side / max(h, w)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from dendrogen.estimators.base import fixed_noise
 from dendrogen.tree import Tree
 
