@@ -24,6 +24,8 @@ SCHEMA_VERSION = 1
 
 #: History keys that are bookkeeping rather than curves.
 _NOT_CURVES = {"phase", "step", "event", "g"}
+#: History keys that are schedules rather than measurements (drawn after the others).
+_SCHEDULES = {"alpha", "lr"}
 
 
 def build_document(
@@ -237,6 +239,8 @@ def _curves(history: list[dict[str, Any]]) -> dict[str, Any]:
         for key, value in row.items():
             if key not in _NOT_CURVES and key not in keys and _is_number(value):
                 keys.append(key)
+    # the objective first, the schedules (KL weight, learning rate) last
+    keys.sort(key=lambda k: (k != "loss", k in _SCHEDULES))
     series = {key: [_finite(row.get(key)) for row in rows] for key in keys}
     phases: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
@@ -266,7 +270,8 @@ def _describe(event: dict[str, Any]) -> str:
     when = f" at growth step {event['g']}" if "g" in event else ""
     if kind == "split":
         why = event.get("reason") or (
-            f"it was the eligible leaf with the most samples ({event.get('samples', '?')} reach it)"
+            f"among the leaves that could still split, it held the most confidently routed "
+            f"samples ({event.get('samples', '?')})"
         )
         return f"Leaf {event.get('leaf')} split into {event.get('children')}{when}: {why}."
     if kind == "prune":

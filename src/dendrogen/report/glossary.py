@@ -16,6 +16,8 @@ DEFINITIONS: dict[str, str] = {
     "the best one-to-one (Hungarian) or many-to-one assignment.",
     "acc_hungarian": "Clustering accuracy with a one-to-one (Hungarian) matching of clusters "
     "to classes.",
+    "acc_m2o": "Clustering accuracy with a many-to-one matching: each cluster counts as its "
+    "majority class.",
     "nmi": "Normalised mutual information between clusters and classes (0 = independent, "
     "1 = identical partitions).",
     "purity": "Share of samples in the majority class of their cluster.",

@@ -38,6 +38,7 @@ def render_html(document: dict[str, Any]) -> str:
     template = _environment().get_template("report.html.j2")
     return template.render(
         doc=document,
+        nodes_by_id={node["id"]: node for node in document["nodes"]},
         tree=tree_geometry(document),
         charts=curve_geometry(document),
         document_json=_script_safe_json(document),
@@ -73,7 +74,8 @@ def tree_geometry(document: dict[str, Any]) -> dict[str, Any]:
         # circle area grows with the node's size, so big clusters stand out at a glance
         radius = 6 + 12 * (node["size"] / biggest) ** 0.5
         nodes.append({"id": node["id"], "x": round(x, 1), "y": round(y, 1),
-                      "r": round(radius, 1), "node": node})  # fmt: skip
+                      "r": round(radius, 1), "hit": round(max(radius, 14), 1),
+                      "node": node})  # fmt: skip
     edges = []
     for node in document["nodes"]:
         if node["parent"] is not None:
