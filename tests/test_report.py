@@ -271,3 +271,25 @@ def test_report_command(cli, tmp_path):
     assert bad.exit_code == 1 and bad.output.startswith("error:") and "Traceback" not in bad.output
     missing = CliRunner().invoke(app, ["report", str(tmp_path / "nope"), "--data", "digits"])
     assert missing.exit_code == 1 and missing.output.startswith("error:")
+
+
+def test_a_loaded_model_without_history_says_so(vlac, digits, tmp_path):
+    from dendrogen import load
+
+    vlac.save(tmp_path / "model")
+    doc = build_document(load(tmp_path / "model"), digits[0][:100], n_generations=0)
+    assert doc["curves"]["series"] == {}
+    assert any(line.startswith("learning curves:") for line in doc["missing"])
+    assert "No learning curves" in render_html(doc)
+
+
+def test_make_demo_writes_the_report(tmp_path, monkeypatch, capsys):
+    import dendrogen.demo
+
+    short = dict(initial=20, subtree=10, intermediate=0, finetune=10)
+    monkeypatch.setattr(dendrogen.demo, "DEMO_SCHEDULE", short)
+    dendrogen.demo.run_demo(tmp_path, verbose=False)
+    report = tmp_path / "report.html"
+    assert f"exploration report (open it in a browser): {report}" in capsys.readouterr().out
+    doc = json.loads(report.with_suffix(".json").read_text())
+    assert doc["data"]["name"] == "digits (train)" and doc["data"]["n_samples"] == 1437

@@ -111,7 +111,12 @@ def test_report_in_a_headless_browser(browser, digits, tmp_path):
     browser.switch_to.active_element.send_keys("\ue011")  # Home
     assert _panel(browser)["title"] == "root"
     browser.switch_to.active_element.send_keys("\ue015")  # ArrowDown
-    assert _panel(browser)["title"] == nodes[nodes[doc["root"]]["children"][0]]["title"]
+    first, second = nodes[doc["root"]]["children"][:2]
+    assert _panel(browser)["title"] == nodes[first]["title"]
+    browser.switch_to.active_element.send_keys("\ue014")  # ArrowRight: the next sibling
+    assert _panel(browser)["title"] == nodes[second]["title"]
+    browser.switch_to.active_element.send_keys("\ue012")  # ArrowLeft: back
+    assert _panel(browser)["title"] == nodes[first]["title"]
 
     # the member and generation strips of the selected node are shown
     for which in ("members", "generations"):
