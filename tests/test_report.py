@@ -96,6 +96,15 @@ def test_treevae_document(treevae, digits):
             assert leaf["generations_image"] in doc["images"]
     root = next(n for n in doc["nodes"] if n["id"] == doc["root"])
     assert root["routing_confidence"] == pytest.approx(1.0, abs=1e-5)
+    # every node: the mean over its members of P(node | x), the mass of the leaves under it
+    probs = treevae.predict_proba(X)
+    for node in doc["nodes"]:
+        columns = [treevae.leaves_.index(l) for l in treevae.tree_.leaves_under(node["id"])]
+        members = np.isin(labels, columns)
+        assert node["size"] == members.sum()
+        if members.any():
+            expected = probs[members][:, columns].sum(1).mean()
+            assert node["routing_confidence"] == pytest.approx(expected, rel=1e-6)
     metrics = {m["key"]: m for m in doc["metrics"]}
     assert {"dp", "lp", "acc", "nmi", "elbo"} <= set(metrics)
     assert "purity" in metrics["dp"]["definition"].lower()
@@ -148,6 +157,18 @@ def test_htvae_document_maps_and_no_labels(htvae, digits):
             assert cell["image"] in doc["images"]
             if node["size"]:
                 assert 0 < node["routing_confidence"] <= 1
+    # routing confidence of a finest code: the mean softmax(−squared distance) of the chosen
+    # code, by brute force over the (N, K, L) differences
+    z = htvae.transform(X).astype(np.float64)
+    codes = htvae.codes(1).reshape(-1, z.shape[1]).astype(np.float64)
+    logits = -((z[:, None, :] - codes[None, :, :]) ** 2).sum(-1)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    for cell in doc["maps"][0]["cells"]:
+        members = paths[:, 0] == cell["code"]
+        if members.any():
+            expected = probs[members, cell["code"]].mean()
+            assert nodes[cell["node"]]["routing_confidence"] == pytest.approx(expected, rel=1e-6)
     html = render_html(doc)
     assert html.count('class="cell select"') == sum(len(m["cells"]) for m in doc["maps"])
     assert "no y was given" in html

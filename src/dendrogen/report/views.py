@@ -144,7 +144,8 @@ class MapView(ModelView):
         x = self.z.astype(np.float64)
         for i, grid in enumerate(self.code_vectors):
             codes = grid.reshape(-1, grid.shape[-1]).astype(np.float64)
-            d2 = ((x[:, None, :] - codes[None, :, :]) ** 2).sum(-1)
+            # ‖x‖² − 2x·c + ‖c‖²: an (N, K) table, never the (N, K, L) differences
+            d2 = (x**2).sum(1)[:, None] - 2 * x @ codes.T + (codes**2).sum(1)[None, :]
             logits = -(d2 - d2.min(axis=1, keepdims=True))
             probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
             out[:, i] = probs[np.arange(len(x)), self.paths[:, i]]
