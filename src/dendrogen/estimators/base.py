@@ -399,13 +399,10 @@ class DeepEstimator(BaseEstimator):
     def report(
         self, X: Any, y: Any = None, path: str | os.PathLike = "report.html", **options: Any
     ) -> Path:
-        """Write the HTML exploration report of this model on X (N, *input_shape), with optional
-        labels y (N,), to ``path``, and its JSON document beside it (``.json``); returns the
-        HTML path. Options: :func:`dendrogen.report.build_document` (``class_names``,
-        ``data_name``, ``n_members``, ``n_generations``, ``max_image_bytes``, ``seed``)."""
+        """Write the HTML report of this model on X (N, *input_shape) and optional labels y (N,)
+        to ``path``, its JSON document beside it; options: :func:`dendrogen.report.write_report`."""
         from dendrogen.report import write_report
 
-        check_is_fitted(self)
         return write_report(self, X, y, path, **options)
 
     # ------------------------------------------------------------------ misc

@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sklearn.utils.validation import check_is_fitted
+
 from dendrogen.report.document import SCHEMA_ID, SCHEMA_VERSION, build_document
 from dendrogen.report.html import render_html
 
@@ -37,6 +39,7 @@ def write_report(
     ``n_generations``, ``max_image_bytes``, ``seed``). Both files are written atomically.
     Returns the path of the HTML file.
     """
+    check_is_fitted(model)  # before any file is touched
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"the report is an HTML file; give a path ending in .html, got {path}")

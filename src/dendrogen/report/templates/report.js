@@ -16,7 +16,10 @@
 
   function setImage(img, note, key, what) {
     if (key && doc.images[key]) { img.src = doc.images[key]; note.textContent = ""; }
-    else { img.removeAttribute("src"); note.textContent = "no " + what + " (see “Not in this report”)"; }
+    else {
+      img.removeAttribute("src");
+      note.textContent = "no " + what + (what.includes(":") ? "" : " (see “Not in this report”)");
+    }
   }
 
   function histogram(node) {
@@ -49,13 +52,15 @@
     $("panel-title").textContent = node.title;
     $("panel-size").textContent = node.size.toLocaleString("en-US");
     $("panel-fraction").textContent = fmt(100 * node.fraction, 1) + " %";
-    $("panel-purity").textContent = node.purity === null ? "– (no labels)" : fmt(100 * node.purity, 1) + " %";
+    $("panel-purity").textContent = node.purity !== null ? fmt(100 * node.purity, 1) + " %"
+      : node.class_counts === null ? "– (no labels)" : "– (no labelled members)";
     $("panel-majority").textContent = node.majority === null ? "–" : node.majority;
     $("panel-confidence").textContent = fmt(node.routing_confidence, 3);
     $("panel-children").textContent = node.children.length
       ? node.children.map((c) => nodes.get(c).title).join(", ") : "none";
     histogram(node);
-    setImage($("panel-members"), $("panel-members-note"), node.members_image, "member images");
+    setImage($("panel-members"), $("panel-members-note"), node.members_image,
+      node.size ? "member images" : "members: the node is empty");
     setImage($("panel-generations"), $("panel-generations-note"), node.generations_image, "generations");
     if (history.replaceState) history.replaceState(null, "", "#node-" + id);
   }
