@@ -14,13 +14,11 @@
     if (uri) img.src = uri;
   });
 
-  function setImage(img, note, key, what) {
+  function setImage(img, note, key, whyNot) {
     if (key && doc.images[key]) { img.src = doc.images[key]; note.textContent = ""; }
-    else {
-      img.removeAttribute("src");
-      note.textContent = "no " + what + (what.includes(":") ? "" : " (see “Not in this report”)");
-    }
+    else { img.removeAttribute("src"); note.textContent = whyNot; }
   }
+  const SEE_ABOVE = " (see “Not in this report”)";
 
   function histogram(node) {
     const box = $("panel-histogram");
@@ -60,8 +58,9 @@
       ? node.children.map((c) => nodes.get(c).title).join(", ") : "none";
     histogram(node);
     setImage($("panel-members"), $("panel-members-note"), node.members_image,
-      node.size ? "member images" : "members: the node is empty");
-    setImage($("panel-generations"), $("panel-generations-note"), node.generations_image, "generations");
+      node.size ? "no member images" + SEE_ABOVE : "no members: the node is empty");
+    setImage($("panel-generations"), $("panel-generations-note"), node.generations_image,
+      "no generations" + SEE_ABOVE);
     if (history.replaceState) history.replaceState(null, "", "#node-" + id);
   }
 
