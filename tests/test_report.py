@@ -4,6 +4,7 @@ and the ``dendrogen report`` command. The page in a real browser: test_report_br
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import numpy as np
@@ -257,6 +258,9 @@ def test_html_is_self_contained_and_escapes_the_document(treevae, digits, tmp_pa
                          html, re.S).group(1)  # fmt: skip
     assert json.loads(embedded) == json.loads(path.with_suffix(".json").read_text())
     assert html.count('class="node ') == len(treevae.tree_)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # shareable, not mkstemp's 0600
 
 
 def test_report_refuses_bad_paths_and_inputs(treevae, digits, tmp_path):

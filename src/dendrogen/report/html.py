@@ -128,6 +128,8 @@ def _format_number(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     value = float(value)
+    if value.is_integer() and abs(value) < 1e6:  # counts returned as floats (n_leaves)
+        return f"{int(value):,}"
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4g}" if abs(value) < 10 else f"{value:.2f}"
