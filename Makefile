@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format install data-fashion-mnist clean
+.PHONY: demo test lint format install browser data-fashion-mnist clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,21 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
+
+# Debian's Chromium and its driver, for the report's browser test (tests/test_report_browser.py).
+# Nothing to do when both are present; installs them as root (or with passwordless sudo);
+# elsewhere it fails with the reason, and the browser test then skips locally.
+browser:
+	@if command -v chromedriver >/dev/null 2>&1 && \
+	    { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then \
+	    echo "chromium and chromedriver are installed"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	elif sudo -n true 2>/dev/null; then \
+	    sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else \
+	    echo "cannot install chromium: not root and no passwordless sudo" >&2; exit 1; \
+	fi
 
 # Fashion-MNIST for the benchmarks (Debian's package, IDX files under /usr/share/datasets).
 data-fashion-mnist:

@@ -413,10 +413,43 @@ def tree(
 
 
 @command()
+def report(
+    model_dir: str = typer.Argument(..., help="Folder of a fitted model (RUN)."),
+    data: str = typer.Option(..., "--data", "-d", help="Data set name or file/folder to explore."),
+    out: Path = typer.Option(
+        Path("report.html"), "--out", "-o", help="HTML file to write; its JSON goes beside it."
+    ),
+    split: str = typer.Option("train", "--split", help="Split whose samples are described."),
+    root: str | None = typer.Option(None, "--root", help="The only directory searched for data."),
+    limit: int | None = typer.Option(None, "--limit", help="Use the first N samples."),
+    max_image_mb: float = typer.Option(
+        6.0, "--max-image-mb", help="Cap on the embedded images (MB); the page stays near it."
+    ),
+) -> None:
+    """Write an HTML page to explore a fitted model: its tree, nodes, metrics and curves."""
+    if out.is_dir():
+        out = out / "report.html"
+    if out.suffix.lower() not in (".html", ".htm"):
+        _fail(f"cannot write {out}: the report is an HTML file; give a name ending in .html")
+    if max_image_mb <= 0:
+        _fail(f"--max-image-mb must be positive, got {max_image_mb}")
+    est = _load_model(model_dir)
+    X, y, dataset = _load_data(data, split, root, limit)
+    names = getattr(dataset, "classes", None) if dataset is not None else None
+    path = est.report(
+        X, y, path=out, class_names=None if names is None else list(names),
+        data_name=f"{data} ({split})", max_image_bytes=int(max_image_mb * 1e6),
+    )  # fmt: skip
+    size = path.stat().st_size
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+    typer.echo(f"report written to {path} ({shown}); its data: {path.with_suffix('.json')}")
+
+
+@command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Where to write results."),
 ) -> None:
-    """Fit TreeVAE on the bundled digits; print DP, LP, ACC, NMI; write the model and picture."""
+    """Fit TreeVAE on the digits; print DP, LP, ACC, NMI; write the model, pictures, report."""
     from dendrogen.demo import run_demo
 
     run_demo(out)

@@ -14,7 +14,8 @@ DEMO_SCHEDULE = {"initial": 500, "subtree": 120, "intermediate": 100, "finetune"
 
 def run_demo(out: str | Path = "runs/demo", seed: int = 0, verbose: bool = True) -> dict:
     """Fit TreeVAE on the digits' train split, score it on the test split, write the model, the
-    tree picture and a grid of generations per leaf to ``out``; return the test metrics."""
+    tree picture, a grid of generations per leaf and the HTML report to ``out``; return the test
+    metrics."""
     import torch
 
     from dendrogen import TreeVAE
@@ -60,6 +61,9 @@ def run_demo(out: str | Path = "runs/demo", seed: int = 0, verbose: bool = True)
     grid = np.concatenate([per_leaf[k] for k in sorted(per_leaf)])
     save_figure(plot_samples(grid, "8 generations per leaf (one leaf per row)", ncol=8),
                 out / "samples_per_leaf.png")  # fmt: skip
+    report = model.report(X_train, y_train, path=out / "report.html",
+                          class_names=list(digits.classes), data_name="digits (train)")  # fmt: skip
     print(f"\nwrote {out / 'model'} (load it with dendrogen.load), {out / 'tree.png'} and "
           f"{out / 'samples_per_leaf.png'}")  # fmt: skip
+    print(f"exploration report (open it in a browser): {report}")
     return metrics

@@ -396,6 +396,15 @@ class DeepEstimator(BaseEstimator):
         saved to ``path`` when given."""
         raise NotImplementedError
 
+    def report(
+        self, X: Any, y: Any = None, path: str | os.PathLike = "report.html", **options: Any
+    ) -> Path:
+        """Write the HTML report of this model on X (N, *input_shape) and optional labels y (N,)
+        to ``path``, its JSON document beside it; options: :func:`dendrogen.report.write_report`."""
+        from dendrogen.report import write_report
+
+        return write_report(self, X, y, path, **options)
+
     # ------------------------------------------------------------------ misc
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
