@@ -33,7 +33,8 @@ def _fit(seed: int) -> tuple[float, float, int]:
     X, y = make_nested_clusters(n=1200, seed=0)
     model = TreeVAE(**PARAMS, random_state=seed).fit(X)
     nodes = np.asarray(model.leaves_)[model.labels_]
-    return dendrogram_purity(model.tree_, nodes, y), leaf_purity(model.tree_, nodes, y), model.n_leaves_
+    dp = dendrogram_purity(model.tree_, nodes, y)
+    return dp, leaf_purity(model.tree_, nodes, y), model.n_leaves_
 
 
 def test_treevae_recovers_nested_clusters_better_than_ward():
