@@ -42,10 +42,14 @@ def test_treevae_recovers_nested_clusters_better_than_ward():
         results = pool.map(_fit, SEEDS)
     dp, lp, leaves = (np.asarray(v) for v in zip(*results, strict=True))
     X, y = make_nested_clusters(n=1200, seed=0)
-    # Ward on the raw inputs, truncated to as many leaves (the papers' Agg baseline).
-    ward = {k: dendrogram_purity(linkage(X, "ward"), y, n_leaves=k) for k in (7, 8)}
-    print(f"TreeVAE DP {dp} LP {lp} leaves {leaves}; Ward DP {ward}")
-    assert np.median(dp) >= 0.85, dp
-    assert np.median(dp) > ward[8] >= ward[7], (dp, ward)
+    # Ward on the raw inputs, truncated to as many leaves as each fit has (the papers' Agg).
+    Z = linkage(X, "ward")
+    ward = np.asarray([dendrogram_purity(Z, y, n_leaves=int(k)) for k in leaves])
+    print(f"TreeVAE DP {dp} LP {lp} leaves {leaves}; Ward DP at those leaf counts {ward}")
+    # Ten seeds (BENCHMARKS.md): DP 0.843-0.979, every fit above Ward at its own leaf count (by
+    # 0.005-0.119), LP 0.836-0.963, 7 or 8 leaves. A median of three falls below these bounds
+    # only if two of the three seeds do, which none of the ten did.
+    assert np.median(dp - ward) > 0, (dp, ward)
+    assert np.median(dp) >= 0.84, dp
     assert np.median(lp) >= 0.85, lp
     assert np.all(leaves >= 7), leaves

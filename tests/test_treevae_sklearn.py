@@ -15,8 +15,10 @@ TINY = TreeVAE(
 #: Checks that cannot pass, with the reason.
 EXPECTED_FAILURES: dict[str, str] = {
     "check_clustering": "asks for ARI > 0.4 on three 2-D blobs after the check configuration's "
-    "40 optimizer steps; a deep generative model does not converge in that budget. Clustering "
-    "quality is tested in test_treevae_hierarchy.py on data with a known hierarchy.",
+    "40 optimizer steps. Its other demand, no empty cluster, now holds (fit prunes empty leaves; "
+    "tests/test_treevae_reproducible.py), but a VAE whose 2-D latent already models 2-D data "
+    "has no reason to split it: measured ARI over seeds 0-4 was 0.36, 0.83, 0, 0.02, 0.03 with "
+    "split_init='kmeans'. Clustering quality is tested in test_treevae_hierarchy.py.",
 }
 
 
