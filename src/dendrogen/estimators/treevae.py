@@ -75,6 +75,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         random_state: seed for reproducible fits (an integer in [0, 2**32 - 1]).
         verbose: show progress bars.
         checkpoint_every: seconds between mid-phase checkpoints when fitting with a folder.
+        distributed: data-parallel training over the processes of ``torchrun``; None (auto)
+            when launched by it, True requires it, False never.
 
     Fitted attributes: ``module_`` (the torch model), ``tree_`` (a :class:`dendrogen.tree.Tree`),
     ``leaves_`` (leaf node ids; cluster label k means leaf ``leaves_[k]``), ``labels_``,
@@ -114,6 +116,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         checkpoint_every: float = 120.0,
+        distributed: bool | None = None,
     ) -> None:
         self.max_leaves = max_leaves
         self.max_depth = max_depth
@@ -132,6 +135,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ validation
     def _needs_unit_interval(self) -> bool:
@@ -177,6 +181,15 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             max_depth=self.max_depth, likelihood=self.likelihood_, obs_var=float(self.obs_var),
         )  # fmt: skip
         ckpt = self._checkpoint(checkpoint_dir, X)
+        # Data-parallel (torchrun): growth statistics are gathered over ranks during this fit.
+        self._gather = self.world_
+        try:
+            self._fit_seeded(X, config, settings, schedule, ckpt)
+        finally:
+            self._gather = None
+        return self
+
+    def _fit_seeded(self, X, config, settings, schedule, ckpt) -> None:
         with seeded(self.random_state):
             self.module_ = self._build_module(lambda: TreeVAEModel(config), X)
             cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1,
@@ -190,11 +203,10 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             trainer = Trainer(
                 batch_size=settings.batch_size, seed=0 if self.random_state is None else
                 self.random_state, progress=self.verbose, checkpoint_every=self.checkpoint_every,
-                device=self.device_,
+                device=self.device_, world=self.world_,
             )  # fmt: skip
             self._train(trainer, schedule, data, X, cursor, subset, phase_state, ckpt)
         self._finish_fit(X)
-        return self
 
     def _train(self, trainer, schedule, data, X, cursor, subset, phase_state, ckpt) -> None:
         """The phase state machine; ``cursor`` says where it stands (saved with checkpoints)."""
@@ -241,7 +253,7 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             elif phase_state is not None:  # resuming this subtree's phase mid-way
                 return
             seed = trainer.seed + 7 * cursor["phases_run"]
-            record = initialise_split(model, rows, node, seed)
+            record = self._on_main(lambda: initialise_split(model, rows, node, seed), "split init")
             self.history_.append(record | {"g": cursor["g"]})
             cursor["split_init"] = node
             if ckpt is not None:
@@ -375,16 +387,42 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
     def _mean_elbo(self, X: np.ndarray) -> float:
         """Mean ELBO (α = 1) of rows X in eval mode, with fixed noise: comparable across
         candidates because they see the same rows and the same noise."""
+        world = getattr(self, "_gather", None)
+        n = X.shape[0]
+        if world is not None:  # each rank scores a block of rows; the sums are all-reduced
+            X = X[world.block(n)]
         with fixed_noise(self.random_state):
             parts = self._batched(X, lambda xb: self.module_.elbo_terms(xb))
         total = 0.0
         for t in parts:
             total += float((t["rec"] - t["kl_root"] - t["kl_nodes"] - t["kl_decisions"]).sum())
-        return total / X.shape[0]
+        if world is not None:
+            total = float(world.all_reduce_sum(np.array([total]), "summing held-out ELBOs")[0])
+        return total / n
 
     def _leaf_probs(self, X: np.ndarray) -> np.ndarray:
-        parts = self._batched(X, lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy())
-        return np.concatenate(parts)
+        """P(leaf | x) (N, n_leaves). During a data-parallel fit each rank computes a block of
+        rows and the blocks are gathered, so every rank decides growth and pruning from the
+        same bytes."""
+        world = getattr(self, "_gather", None)
+        rows = X if world is None else X[world.block(X.shape[0])]
+        parts = self._batched(rows, lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy())
+        probs = np.concatenate(parts) if parts else np.empty((0, len(self.module_.tree.leaves)))
+        if world is None:
+            return probs
+        return world.gather_rows(
+            probs.astype(np.float32), X.shape[0], "gathering leaf probabilities"
+        )
+
+    def _on_main(self, fn, what: str):
+        """``fn()`` (which changes the model, e.g. split_init's k-means and router fit) run on
+        rank 0 of a data-parallel fit, its result and the model sent to every rank."""
+        world = getattr(self, "_gather", None)
+        if world is None:
+            return fn()
+        result = world.run_on_main(fn, what)
+        world.sync_module(self.module_)
+        return result
 
     def _finish_fit(self, X: np.ndarray) -> None:
         # Fine-tuning can empty a leaf that pruning kept; a cluster label must hold data.
@@ -411,6 +449,10 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         )  # fmt: skip
 
     def _checkpoint_boundary(self, ckpt: Checkpoint | None, cursor: dict, subset) -> None:
+        world = getattr(self, "_gather", None)
+        if world is not None:  # every rank must have taken the same decisions
+            rows = None if subset is None else np.asarray(subset).tolist()
+            world.check_same([cursor, self.module_.tree.to_dict(), rows], "the tree")
         if ckpt is not None:
             self._save_checkpoint(ckpt, cursor, subset, None)
 
