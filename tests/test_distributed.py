@@ -39,7 +39,9 @@ def environment() -> dict[str, str]:
     return env
 
 
-def torchrun(nproc: int, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def torchrun(
+    nproc: int, out: Path, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """``torchrun --nproc_per_node=nproc distributed_child.py out args...`` on a free port."""
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
                "--nnodes=1", "--master_addr=127.0.0.1", f"--master_port={free_port()}",

@@ -125,14 +125,12 @@ class DeepEstimator(BaseEstimator):
     # ------------------------------------------------------------------ the fit contract
     def _start_fit(self) -> None:
         """Check the parameters (declared rules, then the device) before looking at data."""
-        self._validate_params()
-        resolve_device(self.device)
-        # torch.distributed (torchrun): the ranks of this fit, None for one process.
-        self._world = setup(getattr(self, "distributed", None), self.device_)
+        self._validate_params()  # then the ranks of a torchrun fit (None for one process)
+        self._world = setup(getattr(self, "distributed", None), resolve_device(self.device))
 
     @property
     def world_(self) -> World | None:
-        """The ranks of the data-parallel fit in progress (None when single-process)."""
+        """The ranks of the last (data-parallel) fit; None when it ran in one process."""
         return getattr(self, "_world", None)
 
     def _checkpoint(
@@ -296,11 +294,9 @@ class DeepEstimator(BaseEstimator):
         kept. A path that is a file is refused, and so is a non-empty folder that is not a
         dendrogen model folder unless ``overwrite=True``. The write is all-or-nothing, and
         ``config.json`` records the SHA-256 of the other files, which ``load`` checks.
-
-        In a data-parallel run (torchrun) only rank 0 writes; the other ranks return the path.
         """
         check_is_fitted(self)
-        if not is_main_process():
+        if not is_main_process():  # under torchrun only rank 0 writes
             return Path(path)
         config = {
             "class": self._registry_name or type(self).__name__,

@@ -42,6 +42,7 @@ from dendrogen.training import (
     Trainer,
     resolve_settings,
 )
+from dendrogen.training.distributed import on_main, over_rows, sum_over_rows
 from dendrogen.training.restarts import best_of_restarts
 from dendrogen.tree import Tree
 
@@ -96,6 +97,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         "min_leaf_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "max_growth_iterations": [Interval(Integral, 0, None, closed="left")],
     }
+    #: the ranks of a data-parallel fit while it runs (growth statistics are gathered over them)
+    _gather = None
 
     def __init__(
         self,
@@ -253,7 +256,8 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             elif phase_state is not None:  # resuming this subtree's phase mid-way
                 return
             seed = trainer.seed + 7 * cursor["phases_run"]
-            record = self._on_main(lambda: initialise_split(model, rows, node, seed), "split init")
+            record = on_main(self._gather, lambda: initialise_split(model, rows, node, seed),
+                             model, "split init")  # fmt: skip
             self.history_.append(record | {"g": cursor["g"]})
             cursor["split_init"] = node
             if ckpt is not None:
@@ -387,42 +391,20 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
     def _mean_elbo(self, X: np.ndarray) -> float:
         """Mean ELBO (α = 1) of rows X in eval mode, with fixed noise: comparable across
         candidates because they see the same rows and the same noise."""
-        world = getattr(self, "_gather", None)
-        n = X.shape[0]
-        if world is not None:  # each rank scores a block of rows; the sums are all-reduced
-            X = X[world.block(n)]
-        with fixed_noise(self.random_state):
-            parts = self._batched(X, lambda xb: self.module_.elbo_terms(xb))
-        total = 0.0
-        for t in parts:
-            total += float((t["rec"] - t["kl_root"] - t["kl_nodes"] - t["kl_decisions"]).sum())
-        if world is not None:
-            total = float(world.all_reduce_sum(np.array([total]), "summing held-out ELBOs")[0])
-        return total / n
+
+        def total(rows: np.ndarray) -> float:
+            with fixed_noise(self.random_state):
+                parts = self._batched(rows, lambda xb: self.module_.elbo_terms(xb))
+            return sum(float((t["rec"] - t["kl_root"] - t["kl_nodes"] - t["kl_decisions"]).sum())
+                       for t in parts)  # fmt: skip
+
+        return sum_over_rows(self._gather, X, total, "summing held-out ELBOs") / X.shape[0]
 
     def _leaf_probs(self, X: np.ndarray) -> np.ndarray:
-        """P(leaf | x) (N, n_leaves). During a data-parallel fit each rank computes a block of
-        rows and the blocks are gathered, so every rank decides growth and pruning from the
-        same bytes."""
-        world = getattr(self, "_gather", None)
-        rows = X if world is None else X[world.block(X.shape[0])]
-        parts = self._batched(rows, lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy())
-        probs = np.concatenate(parts) if parts else np.empty((0, len(self.module_.tree.leaves)))
-        if world is None:
-            return probs
-        return world.gather_rows(
-            probs.astype(np.float32), X.shape[0], "gathering leaf probabilities"
-        )
-
-    def _on_main(self, fn, what: str):
-        """``fn()`` (which changes the model, e.g. split_init's k-means and router fit) run on
-        rank 0 of a data-parallel fit, its result and the model sent to every rank."""
-        world = getattr(self, "_gather", None)
-        if world is None:
-            return fn()
-        result = world.run_on_main(fn, what)
-        world.sync_module(self.module_)
-        return result
+        """(N, n_leaves); gathered over the ranks of a data-parallel fit (same bytes on each)."""
+        fn = lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy()  # noqa: E731
+        return over_rows(self._gather, X, lambda rows: np.concatenate(self._batched(rows, fn)),
+                         "gathering leaf probabilities")  # fmt: skip
 
     def _finish_fit(self, X: np.ndarray) -> None:
         # Fine-tuning can empty a leaf that pruning kept; a cluster label must hold data.
@@ -449,10 +431,9 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
         )  # fmt: skip
 
     def _checkpoint_boundary(self, ckpt: Checkpoint | None, cursor: dict, subset) -> None:
-        world = getattr(self, "_gather", None)
-        if world is not None:  # every rank must have taken the same decisions
+        if self._gather is not None:  # every rank must have taken the same decisions
             rows = None if subset is None else np.asarray(subset).tolist()
-            world.check_same([cursor, self.module_.tree.to_dict(), rows], "the tree")
+            self._gather.check_same([cursor, self.module_.tree.to_dict(), rows], "the tree")
         if ckpt is not None:
             self._save_checkpoint(ckpt, cursor, subset, None)
 

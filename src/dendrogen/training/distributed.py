@@ -251,6 +251,40 @@ class World:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
 
+def over_rows(
+    world: World | None, X: np.ndarray, compute: Callable[[np.ndarray], np.ndarray], what: str
+) -> np.ndarray:
+    """``compute(X)`` (N, ...) -> (N, ...) row-wise; in a data-parallel fit each rank computes
+    its :meth:`World.block` of rows and the blocks are gathered, so every rank gets the same
+    bytes (and decides the same thing from them) for 1/world_size of the work."""
+    if world is None:
+        return compute(X)
+    block = X[world.block(X.shape[0])]
+    local = compute(block) if len(block) else compute(X[:1])[:0]  # a rank may get no row
+    return world.gather_rows(local, X.shape[0], what)
+
+
+def sum_over_rows(
+    world: World | None, X: np.ndarray, compute: Callable[[np.ndarray], float], what: str
+) -> float:
+    """``compute(X)``, a sum over rows; in a data-parallel fit the ranks' blocks' sums, summed."""
+    if world is None:
+        return compute(X)
+    block = X[world.block(X.shape[0])]
+    local = compute(block) if len(block) else 0.0
+    return float(world.all_reduce_sum(np.array([local]), what)[0])
+
+
+def on_main(world: World | None, fn: Callable[[], T], module: nn.Module, what: str) -> T:
+    """``fn()``, which changes ``module`` (e.g. TreeVAE's split init: k-means, then a router
+    fit), run on rank 0 only; its result, the module and the RNG are then sent to every rank."""
+    if world is None:
+        return fn()
+    result = world.run_on_main(fn, what)
+    world.sync_module(module)
+    return result
+
+
 def batchnorm_buffers(module: nn.Module) -> list[Tensor]:
     """The running means and variances of every BatchNorm layer of ``module``."""
     out = []
@@ -320,6 +354,9 @@ __all__ = [
     "batchnorm_buffers",
     "is_main_process",
     "launched_by_torchrun",
+    "on_main",
+    "over_rows",
     "process_rank",
     "setup",
+    "sum_over_rows",
 ]
