@@ -66,6 +66,27 @@ def check(done: subprocess.CompletedProcess) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+def test_shards_follow_distributed_sampler_and_make_up_the_single_process_batches():
+    import torch
+    from torch.utils.data import DistributedSampler
+
+    from dendrogen.training.distributed import World
+
+    order = torch.randperm(11, generator=torch.Generator().manual_seed(0))
+    for size in (2, 3, 4):
+        worlds = [World(rank, size, torch.device("cpu")) for rank in range(size)]
+        for world in worlds:
+            sampler = DistributedSampler(range(11), num_replicas=size, rank=world.rank,
+                                         shuffle=False)  # fmt: skip
+            assert world.shard(order).tolist() == order[list(sampler)].tolist()
+        blocks = [list(range(11))[w.block(11)] for w in worlds]
+        assert [i for b in blocks for i in b] == list(range(11))  # gathered rows keep their order
+    two = [World(rank, 2, torch.device("cpu")) for rank in range(2)]
+    for k in range(2):  # batch k of 2 ranks x 2 rows = batch k of 1 process x 4 rows
+        union = torch.cat([w.shard(order)[2 * k : 2 * k + 2] for w in two])
+        assert sorted(union.tolist()) == sorted(order[4 * k : 4 * k + 4].tolist())
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory) -> Path:
     """TreeVAE (growth and pruning), HTVAE and VLAC, each fitted by 2 ranks of batch 16."""
@@ -161,3 +182,21 @@ def test_resume_after_a_kill_under_torchrun_with_two_and_with_one_process(two_ra
     uninterrupted = report(two_ranks)["treevae_loss"]
     kept = len(uninterrupted) // 3  # the epochs finished before the kill come from the checkpoint
     assert alone["treevae_loss"][:kept] == uninterrupted[:kept]
+
+
+def test_torchrun_python_m_dendrogen_fit_writes_one_model_from_rank_0(tmp_path):
+    out = tmp_path / "model"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "dendrogen",
+               "fit", "--model", "treevae", "--data", "digits", "--limit", "256", "--preset",
+               "tiny", "--set", "max_leaves=3", "--set", "width=16", "--set", "batch_size=32",
+               "--out", str(out)]  # fmt: skip
+    done = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=120)
+    check(done)
+    assert done.stdout.count("fitting TreeVAE") == 1  # rank 0 alone prints
+    assert done.stdout.count("model written to") == 1
+    from dendrogen import load
+
+    model = load(out)
+    assert model.n_leaves_ >= 2 and model.distributed is None
+    assert (out / "checkpoint" / "trainer_state.pt").is_file()
