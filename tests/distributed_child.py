@@ -5,6 +5,7 @@ writes what each rank ended with to ``OUT/rank<r>.json``.
     python distributed_child.py OUT [--models treevae,htvae,vlac] [--batch B]
                                     [--checkpoint DIR] [--die-at STEP] [--mark-at STEP]
 
+``--other-data-on-rank-1`` gives rank 1 the rows of VLAC's data in reverse order.
 ``--die-at`` makes rank 1 SIGKILL itself at that optimizer step of TreeVAE (after the checkpoint
 the step before it wrote); ``--mark-at`` makes rank 1 write ``OUT/marker`` at that step and go on,
 so the parent can kill it from outside.
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--die-at", type=int, default=None)
     parser.add_argument("--mark-at", type=int, default=None)
+    parser.add_argument("--other-data-on-rank-1", action="store_true")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     hook_steps(args.die_at, args.mark_at, args.out)
@@ -103,7 +105,10 @@ def main() -> None:
         elif name == "htvae":
             est = HTVAE(**(HTVAE_PARAMS | {"batch_size": args.batch})).fit(images())
         else:
-            est = VLAC(**(VLAC_PARAMS | {"batch_size": args.batch})).fit(data())
+            X = data()
+            if args.other_data_on_rank_1 and os.environ.get("RANK") == "1":
+                X = np.ascontiguousarray(X[::-1])
+            est = VLAC(**(VLAC_PARAMS | {"batch_size": args.batch})).fit(X)
         report[f"{name}_digest"] = digest(est.module_)
         report[f"{name}_loss"] = [r["loss"] for r in est.history_ if "loss" in r]
         report[f"{name}_distributed"] = est.world_ is not None

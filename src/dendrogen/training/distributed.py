@@ -188,14 +188,14 @@ class World:
             raise cls(message if is_value_error else f"rank 0 failed in {what}: {name}: {message}")
         return result
 
-    def check_same(self, value: Any, what: str) -> None:
+    def check_same(self, value: Any, what: str, hint: str = "") -> None:
         """Raise when ``value`` (JSON-able) differs between ranks: a divergence the design
         rules out, caught at once rather than as a hang or a wrong model later."""
         digest = hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).digest()
         mine = np.frombuffer(digest[:8], dtype=np.int64).astype(np.float64)
         every = self.gather_rows(mine[None], self.world_size, f"comparing {what}")
         if not np.all(every == every[0]):
-            raise DistributedError(f"rank {self.rank}: {what} differs between ranks")
+            raise ValueError(f"rank {self.rank}: {what} differs between ranks{hint}")
 
     def sync_module(self, module: nn.Module) -> None:
         """Give every rank rank 0's parameters, buffers and torch RNG state (one broadcast),

@@ -171,8 +171,12 @@ class Trainer:
             if resume.generator is not None:
                 generator.set_state(resume.generator)
         world = self.world
-        if world is not None:  # every rank starts from rank 0's weights and RNG
+        if world is not None:  # every rank starts from rank 0's weights and RNG, on the same data
             world.sync_module(model)
+            every = max(1, n // 64)
+            world.check_same([list(data.shape), float(data[::every].double().sum())],
+                             "the training data", "; give every process the whole data set "
+                             "(each reads its own shard of every epoch)")  # fmt: skip
         per_epoch = self.steps_per_epoch(n)
         batch = min(self.batch_size, self._rows_per_rank(n))
         buffers = batchnorm_buffers(model) if world is not None else []
