@@ -176,16 +176,21 @@ class World:
         """Run ``fn`` on rank 0 only and return its result (or raise its error) everywhere."""
         result: Any = None
         error = None
+        failure: Exception | None = None
         if self.is_main:
             try:
                 result = fn()
-            except Exception as err:  # re-raised below, on every rank, as the same type
+            except Exception as err:  # the other ranks learn of it before rank 0 re-raises it
+                failure = err
                 error = (type(err).__name__, str(err), isinstance(err, ValueError))
         result, error = self.broadcast_object((result, error), what)
-        if error is not None:
+        if failure is not None:
+            raise failure
+        if error is not None:  # a ValueError (e.g. another run's checkpoint) stays one
             name, message, is_value_error = error
-            cls = ValueError if is_value_error else DistributedError
-            raise cls(message if is_value_error else f"rank 0 failed in {what}: {name}: {message}")
+            if is_value_error:
+                raise ValueError(message)
+            raise DistributedError(f"rank 0 failed in {what}: {name}: {message}")
         return result
 
     def check_same(self, value: Any, what: str, hint: str = "") -> None:

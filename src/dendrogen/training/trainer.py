@@ -218,17 +218,9 @@ class Trainer:
                     # The terms are averaged with the gradients: every rank logs the same
                     # history and stops together when any rank's loss is not finite.
                     keys = list(terms)
-                    values = torch.stack(
-                        [
-                            torch.as_tensor(terms[k], dtype=torch.float32)
-                            .detach()
-                            .to(self.device)
-                            .reshape(())
-                            for k in keys
-                        ]
-                    )
-                    terms = dict(zip(keys, world.average_step(params, buffers, values),
-                                     strict=True))  # fmt: skip
+                    values = torch.stack([_scalar(terms[k], self.device) for k in keys])
+                    averaged = world.average_step(params, buffers, values)
+                    terms = dict(zip(keys, averaged, strict=True))
                     loss = terms["loss"]
                     _check_finite(loss, phase, state.step)
                 optimizer.step()
@@ -282,6 +274,11 @@ class Trainer:
             order=state.order,
             rows=[dict(row) for row in state.rows],
         )
+
+
+def _scalar(value: Tensor | float, device: torch.device) -> Tensor:
+    """A logged term as a float32 0-d tensor on ``device``, detached."""
+    return torch.as_tensor(value, dtype=torch.float32).detach().to(device).reshape(())
 
 
 def _check_finite(loss: Tensor, phase: Phase, step: int) -> None:
