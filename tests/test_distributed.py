@@ -87,6 +87,19 @@ def test_shards_follow_distributed_sampler_and_make_up_the_single_process_batche
         assert sorted(union.tolist()) == sorted(order[4 * k : 4 * k + 4].tolist())
 
 
+def test_distributed_true_without_torchrun_is_a_clear_error(monkeypatch):
+    from dendrogen import VLAC
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    X = np.random.default_rng(0).uniform(0, 1, size=(64, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match="distributed=True needs a torchrun environment"):
+        VLAC(distributed=True, preset="tiny").fit(X)
+    model = VLAC(preset="tiny", hidden=8, z_dims=[2, 2], K=[1, 2], batch_size=32,
+                 schedule={"train": 2}).fit(X)  # fmt: skip
+    assert model.world_ is None  # auto: one process without torchrun's environment
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory) -> Path:
     """TreeVAE (growth and pruning), HTVAE and VLAC, each fitted by 2 ranks of batch 16."""
