@@ -9,23 +9,24 @@ from hierarchy_data import make_nested_clusters
 from dendrogen import TreeVAE
 
 
-def _fit(X: np.ndarray, seed: int) -> TreeVAE:
+def _fit(X: np.ndarray, seed: int, init: str = "kmeans") -> TreeVAE:
     return TreeVAE(
         max_leaves=4, max_depth=2, latent_dim=2, width=16, likelihood="gaussian", batch_size=50,
-        schedule=dict(initial=60, subtree=30, intermediate=20, finetune=30, restarts=2),
+        schedule=dict(initial=60, subtree=30, intermediate=20, finetune=30, split_init=init),
         random_state=seed, verbose=False,
     ).fit(X)  # fmt: skip
 
 
 def test_two_fits_with_one_seed_give_the_same_tree_and_labels():
     X, _ = make_nested_clusters(n=400, seed=3)
-    a, b = _fit(X, seed=5), _fit(X, seed=5)
-    assert a.tree_.to_dict() == b.tree_.to_dict()
-    np.testing.assert_array_equal(a.labels_, b.labels_)
-    sa, sb = a.module_.state_dict(), b.module_.state_dict()
-    assert sa.keys() == sb.keys()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert [e for e in a.history_ if "event" in e] == [e for e in b.history_ if "event" in e]
+    for init in ("kmeans", "random"):
+        a, b = _fit(X, seed=5, init=init), _fit(X, seed=5, init=init)
+        assert a.tree_.to_dict() == b.tree_.to_dict()
+        np.testing.assert_array_equal(a.labels_, b.labels_)
+        sa, sb = a.module_.state_dict(), b.module_.state_dict()
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert [e for e in a.history_ if "event" in e] == [e for e in b.history_ if "event" in e]
 
 
 def test_another_seed_gives_another_fit():
@@ -36,14 +37,21 @@ def test_another_seed_gives_another_fit():
     assert any(not torch.equal(sa[k], sb[k]) for k in sa.keys() & sb.keys())
 
 
-def test_restarts_keep_the_candidate_with_the_best_held_out_elbo():
+def test_kmeans_split_init_seats_every_split_by_its_router():
+    """Each split starts from 2-means on its router's input, and the router learns it."""
     X, _ = make_nested_clusters(n=400, seed=3)
     model = _fit(X, seed=5)
-    chosen = [e for e in model.history_ if e.get("event") == "restarts"]
-    assert chosen and chosen[0]["phase"] == "initial"
-    for event in chosen:
-        assert len(event["scores"]) == 2
-        assert event["scores"][event["kept"]] == max(event["scores"])
+    inits = [e for e in model.history_ if e.get("event") == "split_init"]
+    splits = [e for e in model.history_ if e.get("event") == "split"]
+    assert inits[0]["node"] == model.tree_.root
+    assert len(inits) == 1 + len(splits)
+    assert all(e["router_agreement"] > 0.95 and min(e["sizes"]) > 0 for e in inits)
+
+
+def test_the_papers_random_split_init_stays_available():
+    X, _ = make_nested_clusters(n=400, seed=3)
+    model = _fit(X, seed=5, init="random")
+    assert not [e for e in model.history_ if e.get("event") == "split_init"]
 
 
 def test_no_leaf_is_left_empty_after_fit():

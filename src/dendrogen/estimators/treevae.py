@@ -1,8 +1,6 @@
-"""``dendrogen.TreeVAE``: the scikit-learn face of TreeVAE, and its training procedure.
+"""``dendrogen.TreeVAE``: the scikit-learn face of TreeVAE.
 
-``fit`` runs the phases of treevae.md §3: an initial tree of two leaves, growth (each new subtree
-trained on the samples of the split leaf, the rest frozen; the full tree trained every third
-iteration), pruning of leaves holding under 1% of the data, and fine-tuning. With
+``fit`` runs the phases of treevae.md §3 (the procedure is in ``treevae_growth.py``). With
 ``checkpoint_dir`` every phase boundary (and every ``checkpoint_every`` seconds) is saved through
 the one :class:`~dendrogen.training.Checkpoint`, and a later ``fit`` of the same settings on the
 same data with the same folder resumes exactly where the earlier one stopped.
@@ -29,28 +27,24 @@ from dendrogen.estimators.base import (
     register,
     seeded,
 )
+from dendrogen.estimators.treevae_growth import TreeGrowth
 from dendrogen.models.treevae.config import TreeVAEConfig
-from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
-from dendrogen.models.treevae.split_init import initialise_split
 from dendrogen.training import (
     TREEVAE_PRESETS,
-    Checkpoint,
-    PhaseState,
     Schedule,
     Trainer,
     resolve_settings,
 )
-from dendrogen.training.distributed import on_main, over_rows, sum_over_rows
-from dendrogen.training.restarts import best_of_restarts
+from dendrogen.training.distributed import over_rows
 from dendrogen.tree import Tree
 
 logger = logging.getLogger(__name__)
 
 
 @register
-class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
+class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
     """Tree Variational Autoencoder: a binary tree of latent variables, grown during training,
     with one decoder per leaf (Manduchi et al., NeurIPS 2023).
 
@@ -211,242 +205,11 @@ class TreeVAE(ClusterMixin, TransformerMixin, DeepEstimator):
             self._train(trainer, schedule, data, X, cursor, subset, phase_state, ckpt)
         self._finish_fit(X)
 
-    def _train(self, trainer, schedule, data, X, cursor, subset, phase_state, ckpt) -> None:
-        """The phase state machine; ``cursor`` says where it stands (saved with checkpoints)."""
-        model = self.module_
-        spe = trainer.steps_per_epoch(X.shape[0])
-
-        def run(name: str, length: int, params, loss_fn, rows: torch.Tensor, stop_at=None):
-            """Run (or resume) phase ``name``; with ``stop_at`` pause it after that many steps,
-            keeping its state in ``phase_state`` to go on from."""
-            nonlocal phase_state
-            if length <= 0:
-                return
-            phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]))
-            resume = phase_state if phase_state is not None and phase_state.phase == name else None
-            if resume is not None and stop_at is not None and resume.step >= stop_at:
-                return
-            phase_state = None
-            last: list[PhaseState] = []
-
-            def saver(state: PhaseState) -> None:
-                last[:] = [state]
-                if ckpt is not None:
-                    self._save_checkpoint(ckpt, cursor, subset, state)
-
-            self.history_.extend(trainer.run(
-                phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
-                describe=lambda: f"{len(model.tree.leaves)} leaves",
-                phase_index=cursor["phases_run"], stop_at=stop_at,
-            ))  # fmt: skip
-            if stop_at is not None and stop_at < phase.steps:
-                phase_state = last[-1]
-            else:
-                cursor["phases_run"] += 1
-
-        def init_split(name: str, length: int, node: int, rows: torch.Tensor) -> None:
-            """``split_init="kmeans"``: seat the split at ``node`` by 2-means on the posterior
-            means there (models/treevae/split_init.py), once per split, resume-safe."""
-            if schedule.split_init != "kmeans" or length <= 0 or cursor.get("split_init") == node:
-                return
-            if name == "initial":  # the root's z needs some training before it means anything
-                steps = schedule.phase(name, length, trainer.steps_per_epoch(len(rows))).steps
-                run(name, length, model.parameters(), full_loss, rows,
-                    stop_at=max(1, round(steps * schedule.split_init_warmup)))  # fmt: skip
-            elif phase_state is not None:  # resuming this subtree's phase mid-way
-                return
-            seed = trainer.seed + 7 * cursor["phases_run"]
-            record = on_main(self._gather, lambda: initialise_split(model, rows, node, seed),
-                             model, "split init")  # fmt: skip
-            self.history_.append(record | {"g": cursor["g"]})
-            cursor["split_init"] = node
-            if ckpt is not None:
-                self._save_checkpoint(ckpt, cursor, subset, phase_state)
-
-        def full_loss(x: torch.Tensor, alpha: float) -> dict:
-            return model.loss(x, alpha)
-
-        holdout = self._holdout_rows(X.shape[0], schedule)
-
-        def select(name: str, length: int, modules, loss_fn, rows: np.ndarray) -> None:
-            """Best of ``schedule.restarts`` short starts of a phase (training/restarts.py),
-            scored by the ELBO of the held-out rows among ``rows``; the phase then continues
-            from the kept candidate. Skipped when resuming that phase mid-way."""
-            nonlocal phase_state
-            if schedule.restarts <= 1 or length <= 0 or phase_state is not None:
-                return
-            scored = np.intersect1d(rows, holdout)
-            fit_rows = np.setdiff1d(rows, holdout)
-            if len(scored) == 0 or len(fit_rows) < min(self._fit_batch_size, len(rows)):
-                return
-            phase = schedule.phase(name, length, trainer.steps_per_epoch(len(rows)))
-            steps = max(1, round(phase.steps * schedule.restart_fraction))
-            scored_x = X[scored]
-            chosen = best_of_restarts(
-                trainer, phase, model, modules, loss_fn, data[torch.from_numpy(fit_rows)],
-                lambda: self._mean_elbo(scored_x), n_restarts=schedule.restarts, steps=steps,
-                seed=trainer.seed + 7 * cursor["phases_run"], phase_index=cursor["phases_run"],
-                describe=lambda: f"{len(model.tree.leaves)} leaves, restarts",
-            )  # fmt: skip
-            chosen.state.order = None  # the phase goes on over all its rows
-            phase_state = chosen.state
-            self.history_.append({"event": "restarts", "phase": name, "g": cursor["g"],
-                                  "scores": chosen.scores, "kept": chosen.best})  # fmt: skip
-
-        while cursor["stage"] != "done":
-            stage = cursor["stage"]
-            if stage == "initial":
-                everything = np.arange(X.shape[0])
-                select("initial", schedule.initial, [model], full_loss, everything)
-                init_split("initial", schedule.initial, model.tree.root, data)
-                run("initial", schedule.initial, model.parameters(), full_loss, data)
-                cursor["stage"] = "grow"
-            elif stage == "grow":
-                if cursor["action"] is None:
-                    self._decide_growth(cursor, X, schedule, spe)
-                    if cursor["action"] == "subtree":
-                        subset = np.asarray(cursor.pop("subset"), dtype=np.int64)
-                    self._checkpoint_boundary(ckpt, cursor, subset)
-                    continue
-                if cursor["action"] == "intermediate":
-                    run("intermediate", schedule.intermediate, model.parameters(), full_loss, data)
-                    cursor["intermediate_done"] = cursor["g"]
-                else:
-                    leaf = cursor["leaf"]
-                    new = model.tree.children(leaf)
-                    params = [p for m in model.node_modules(new) for p in m.parameters()]
-                    params += list(model.post_routers[str(leaf)].parameters())
-                    params += list(model.prior_routers[str(leaf)].parameters())
-                    rows = data[torch.from_numpy(subset).to(data.device)]
-
-                    def sub_loss(x: torch.Tensor, alpha: float, leaf=leaf) -> dict:
-                        return model.subtree_loss(x, leaf, alpha)
-
-                    new_modules = model.node_modules(new)
-                    new_modules += [model.post_routers[str(leaf)], model.prior_routers[str(leaf)]]
-                    select("subtree", schedule.subtree, new_modules, sub_loss, subset)
-                    init_split("subtree", schedule.subtree, leaf, rows)
-                    run("subtree", schedule.subtree, params, sub_loss, rows)
-                    cursor["g"] += 1
-                    subset = None
-                cursor["action"] = None
-            elif stage == "prune":
-                self._prune(X)
-                cursor["stage"] = "finetune"
-            elif stage == "finetune":
-                run("finetune", schedule.finetune, model.parameters(), full_loss, data)
-                cursor["stage"] = "done"
-            self._checkpoint_boundary(ckpt, cursor, subset)
-
-    def _decide_growth(self, cursor: dict, X: np.ndarray, schedule, spe: int) -> None:
-        """Set ``cursor`` to the next growth action: intermediate training, a split, or stop."""
-        model = self.module_
-        g = cursor["g"]
-        if g >= self.max_growth_iterations:
-            cursor["stage"] = "prune"
-            return
-        probs = self._leaf_probs(X)
-        decision = choose_split(
-            model.tree, probs, max_leaves=self.max_leaves, max_depth=self.max_depth,
-            min_samples=self._fit_batch_size, min_mass=self.min_leaf_fraction,
-            threshold_cap=schedule.split_threshold_cap,
-        )  # fmt: skip
-        if decision.leaf is None:
-            logger.info("growth stops: %s", decision.reason)
-            self.history_.append({"event": "stop", "reason": decision.reason, "g": g})
-            cursor["stage"] = "prune"
-            return
-        if g > 0 and g % 3 == 0 and schedule.intermediate > 0 and cursor["intermediate_done"] != g:
-            cursor["action"] = "intermediate"
-            return
-        left, right = model.split_leaf(decision.leaf)
-        logger.info("%s", decision.reason)
-        self.history_.append({"event": "split", "leaf": decision.leaf, "children": [left, right],
-                              "samples": len(decision.subset), "g": g})  # fmt: skip
-        cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
-
-    def _prune(self, X: np.ndarray, min_fraction: float | None = None) -> None:
-        """Remove the smallest leaf while it holds under ``min_fraction`` of X's argmax
-        assignments (default ``min_leaf_fraction``)."""
-        model = self.module_
-        min_fraction = self.min_leaf_fraction if min_fraction is None else min_fraction
-        while True:
-            assignment = self._leaf_probs(X).argmax(axis=1)
-            leaf = smallest_leaf_to_prune(model.tree, assignment, min_fraction)
-            if leaf is None:
-                return
-            removed = model.prune_leaf(leaf)
-            logger.info("pruned leaf %d (removed nodes %s)", leaf, removed)
-            self.history_.append({"event": "prune", "leaf": leaf, "removed": removed})
-
-    def _holdout_rows(self, n: int, schedule) -> np.ndarray:
-        """The training rows that restarts are scored on (never trained on by a candidate):
-        ``schedule.holdout`` of the data, at least 100 rows and at most 5,000. Sorted indices."""
-        if schedule.restarts <= 1:
-            return np.empty(0, dtype=np.int64)
-        size = int(np.clip(round(schedule.holdout * n), min(100, n // 2), 5000))
-        rng = np.random.default_rng(0 if self.random_state is None else self.random_state)
-        return np.sort(rng.permutation(n)[:size])
-
-    def _mean_elbo(self, X: np.ndarray) -> float:
-        """Mean ELBO (α = 1) of rows X in eval mode, with fixed noise: comparable across
-        candidates because they see the same rows and the same noise."""
-
-        def total(rows: np.ndarray) -> float:
-            with fixed_noise(self.random_state):
-                parts = self._batched(rows, lambda xb: self.module_.elbo_terms(xb))
-            return sum(float((t["rec"] - t["kl_root"] - t["kl_nodes"] - t["kl_decisions"]).sum())
-                       for t in parts)  # fmt: skip
-
-        return sum_over_rows(self._gather, X, total, "summing held-out ELBOs") / X.shape[0]
-
     def _leaf_probs(self, X: np.ndarray) -> np.ndarray:
         """(N, n_leaves); gathered over the ranks of a data-parallel fit (same bytes on each)."""
         fn = lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy()  # noqa: E731
         return over_rows(self._gather, X, lambda rows: np.concatenate(self._batched(rows, fn)),
                          "gathering leaf probabilities")  # fmt: skip
-
-    def _finish_fit(self, X: np.ndarray) -> None:
-        # Fine-tuning can empty a leaf that pruning kept; a cluster label must hold data.
-        self._prune(X, min_fraction=0.5 / X.shape[0])
-        self.tree_ = self.module_.tree
-        self.leaves_ = list(self.tree_.leaves)
-        self.n_leaves_ = len(self.leaves_)
-        self.labels_ = self._leaf_probs(X).argmax(axis=1).astype(np.int64)
-        self.children_, self.distances_ = (
-            self.tree_.to_sklearn() if self.n_leaves_ > 1 else (np.empty((0, 2), np.int64), None)
-        )
-        self.module_.eval()
-
-    # ------------------------------------------------------------------ checkpoints
-    def _save_checkpoint(
-        self, ckpt: Checkpoint, cursor: dict, subset, state: PhaseState | None
-    ) -> None:
-        model = self.module_
-        arrays = {} if subset is None else {"subset": torch.as_tensor(subset)}
-        ckpt.save(
-            model.state_dict(), tree=model.tree, phase=state, arrays=arrays,
-            fitted={"input_shape": list(model.config.input_shape), "likelihood": self.likelihood_},
-            driver={"cursor": cursor, "history": self.history_},
-        )  # fmt: skip
-
-    def _checkpoint_boundary(self, ckpt: Checkpoint | None, cursor: dict, subset) -> None:
-        if self._gather is not None:  # every rank must have taken the same decisions
-            rows = None if subset is None else np.asarray(subset).tolist()
-            self._gather.check_same([cursor, self.module_.tree.to_dict(), rows], "the tree")
-        if ckpt is not None:
-            self._save_checkpoint(ckpt, cursor, subset, None)
-
-    def _load_checkpoint(self, ckpt: Checkpoint) -> tuple[dict, Any, PhaseState | None]:
-        resumed = ckpt.load()  # ValueError when it is a checkpoint of another run
-        # Weights by name, so the order in which the rebuilt tree creates its nodes is irrelevant.
-        self.module_ = TreeVAEModel(self.module_.config, resumed.tree).to(self.device_)
-        self.module_.load_state_dict(resumed.tensors)
-        self.history_ = resumed.driver["history"]
-        resumed.restore_rng()
-        subset = resumed.arrays["subset"].numpy() if "subset" in resumed.arrays else None
-        logger.info("resuming at %s", resumed.driver["cursor"])
-        return resumed.driver["cursor"], subset, resumed.phase
 
     # ------------------------------------------------------------------ inference
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -3,6 +3,8 @@ channels-last helpers of the 2-D conv networks."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import Tensor, nn
 
@@ -37,3 +39,14 @@ def channels_last_weights(module: nn.Module) -> nn.Module:
     Loading a state dict keeps that layout (``copy_`` preserves the destination's strides).
     """
     return module.to(memory_format=torch.channels_last)
+
+
+def reset_parameters(modules: Iterable[nn.Module]) -> None:
+    """Re-draw the initial weights of every layer in ``modules`` from torch's global generator
+    (BatchNorm statistics included), as when the modules were first built."""
+    for module in modules:
+        for layer in module.modules():
+            if hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+            if hasattr(layer, "reset_running_stats"):
+                layer.reset_running_stats()

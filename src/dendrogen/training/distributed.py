@@ -26,9 +26,10 @@ the evaluation-free passes that only rank 0 runs (split initialisation), and a b
 rank is what the paper's batch size already gives a single process. The loss-trajectory test
 (tests/test_distributed.py) measures the difference this and the noise make.
 
-Anything that decides structure (TreeVAE's split and pruning, restart selection) is computed from
-statistics gathered or all-reduced over ranks, and every phase starts by broadcasting rank 0's
-weights, buffers and RNG state, so all ranks always hold the same model.
+Anything that decides structure (TreeVAE's splits and prunes) is computed from statistics
+gathered over ranks (every rank then holds the same bytes and decides the same thing), split
+initialisation (k-means, a router fit) runs on rank 0 and is broadcast, and every phase starts
+by broadcasting rank 0's weights, buffers and RNG state, so all ranks always hold the same model.
 
 Failures: a collective that fails (a peer died: its socket closes) or times out
 (``DENDROGEN_DISTRIBUTED_TIMEOUT`` seconds, default 1800) raises :class:`DistributedError` on the
@@ -269,17 +270,6 @@ def over_rows(
     return world.gather_rows(local, X.shape[0], what)
 
 
-def sum_over_rows(
-    world: World | None, X: np.ndarray, compute: Callable[[np.ndarray], float], what: str
-) -> float:
-    """``compute(X)``, a sum over rows; in a data-parallel fit the ranks' blocks' sums, summed."""
-    if world is None:
-        return compute(X)
-    block = X[world.block(X.shape[0])]
-    local = compute(block) if len(block) else 0.0
-    return float(world.all_reduce_sum(np.array([local]), what)[0])
-
-
 def on_main(world: World | None, fn: Callable[[], T], module: nn.Module, what: str) -> T:
     """``fn()``, which changes ``module`` (e.g. TreeVAE's split init: k-means, then a router
     fit), run on rank 0 only; its result, the module and the RNG are then sent to every rank."""
@@ -363,5 +353,4 @@ __all__ = [
     "over_rows",
     "process_rank",
     "setup",
-    "sum_over_rows",
 ]

@@ -66,25 +66,20 @@ class Schedule:
     growth_kl_max: float = 1.0
     split_init: str = "random"
     split_init_warmup: float = 0.25
-    restarts: int = 1
-    restart_fraction: float = 0.25
-    holdout: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_fields(
             self,
-            ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs", "restarts"),
+            ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs"),
             ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap", "max_epochs",
-             "min_steps_fraction", "growth_kl_max", "split_init_warmup", "restart_fraction",
-             "holdout"),
+             "min_steps_fraction", "growth_kl_max", "split_init_warmup"),
         )  # fmt: skip
         if self.split_init not in ("random", "kmeans"):
             raise ValueError(
                 f"schedule 'split_init' must be 'random' or 'kmeans', got {self.split_init!r}"
             )
-        for name in ("min_steps_fraction", "growth_kl_max", "split_init_warmup",
-                     "restart_fraction", "holdout"):  # fmt: skip
+        for name in ("min_steps_fraction", "growth_kl_max", "split_init_warmup"):
             if getattr(self, name) > 1:
                 raise ValueError(f"schedule {name!r} must be at most 1, got {getattr(self, name)}")
 

@@ -3,11 +3,12 @@
 A freshly split node routes its samples by a randomly initialised router, so which partition the
 split converges to depends on the seed (and, through rounding, on the CPU): on data whose classes
 have unequal spreads it often cuts the broadest class in two, and no later split can undo that.
-Instead, the samples that reach the node are split in two by 2-means on their posterior means of
-z at that node (the model's own representation, no labels), and the node's posterior router is
-fitted to that partition before the split's phase trains everything as usual. The ELBO still
-decides the final routing; the seed only decides the start less often. Like bisecting k-means,
-but in the tree's latent space, so each level refines its parent's.
+Instead, the samples that reach the node are split in two by 2-means on the input of the node's
+posterior router, the bottom-up activation d at the node's depth (the model's own representation;
+no labels), and the router is fitted to that partition before the split's phase trains everything
+as usual. The ELBO still decides the final routing; the seed decides the start far less often.
+Splitting the router's own input guarantees the router can express the partition. Like bisecting
+k-means, but in the tree's learned representation, each split refining its parent's.
 """
 
 from __future__ import annotations
@@ -19,29 +20,24 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from dendrogen.models.treevae.model import TreeVAEModel
-from dendrogen.training.restarts import reset_parameters
+from dendrogen.nn.layers import reset_parameters
+
+#: Router fitting: full passes are cheap (the inputs are fixed activations), a few hundred steps
+#: reach >99% agreement with the 2-means partition on every data set we tried.
+ROUTER_STEPS = 200
+ROUTER_LR = 1e-2
 
 
 @torch.no_grad()
-def node_posterior_means(
-    model: TreeVAEModel, x: Tensor, node: int, batch_size: int = 2048
-) -> tuple[Tensor, Tensor]:
-    """Posterior means of z at ``node`` and the bottom-up activation its router reads, for every
-    row of x (eval mode): ((N, latent_dim), (N, w_depth))."""
+def node_router_inputs(model: TreeVAEModel, x: Tensor, batch_size: int = 2048) -> list[Tensor]:
+    """The bottom-up activations [d_0, ..., d_H] of every row of x, in eval mode; d_k (N, w_k)."""
     was_training = model.training
     model.eval()
-    path = model.tree.path_from_root(node)
-    depth = model.tree.depth(node)
-    means, acts = [], []
     try:
-        for start in range(0, x.shape[0], batch_size):
-            d = model.bottom_up_pass(x[start : start + batch_size])
-            td = model.top_down(d, nodes=path, sample=False, with_prior_routers=False)
-            means.append(td.mu_q[node])
-            acts.append(d[depth])
+        parts = [model.bottom_up_pass(x[s : s + batch_size]) for s in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
-    return torch.cat(means), torch.cat(acts)
+    return [torch.cat(level) for level in zip(*parts, strict=True)]
 
 
 def two_means(embedding: np.ndarray, seed: int) -> np.ndarray:
@@ -60,9 +56,9 @@ def fit_router_to(
     inputs: Tensor,
     labels: np.ndarray,
     *,
-    steps: int = 200,
+    steps: int = ROUTER_STEPS,
     batch_size: int = 256,
-    lr: float = 1e-2,
+    lr: float = ROUTER_LR,
     generator: torch.Generator | None = None,
 ) -> float:
     """Train ``router`` (probability of the left child) so that label 0 goes left, by binary
@@ -86,19 +82,16 @@ def fit_router_to(
 
 
 def initialise_split(model: TreeVAEModel, x: Tensor, node: int, seed: int) -> dict:
-    """Split the rows ``x`` that reach internal ``node`` by 2-means on their posterior means at
-    ``node`` and fit its posterior router to that partition. Returns a record for the history."""
-    means, acts = node_posterior_means(model, x, node)
-    import os
-
-    emb = {"mu": means, "d": acts, "both": torch.cat([means, acts], 1)}[
-        os.environ.get("SPLIT_EMB", "mu")
-    ]
-    labels = two_means(emb.cpu().numpy(), seed)
-    if os.environ.get("SPLIT_RESET", "1") == "1":
-        torch.manual_seed(seed)
-        reset_parameters(model.node_modules(model.tree.children(node)))
-        reset_parameters([model.prior_routers[str(node)]])
+    """Split the rows ``x`` (N, ...) that reach internal ``node`` by 2-means on its router's
+    input and fit the router to that partition; the node's children and prior router restart
+    from fresh weights. Returns a record for the fit's history."""
+    acts = node_router_inputs(model, x)[model.tree.depth(node)]
+    labels = two_means(acts.cpu().numpy(), seed)
+    # The children and the prior router start afresh: after the initial tree's warm-up they were
+    # fitted to the random split that this one replaces.
+    torch.manual_seed(seed)
+    reset_parameters(model.node_modules(model.tree.children(node)))
+    reset_parameters([model.prior_routers[str(node)]])
     generator = torch.Generator().manual_seed(seed)
     agreement = fit_router_to(model.post_routers[str(node)], acts, labels, generator=generator)
     return {"event": "split_init", "node": node, "sizes": np.bincount(labels, minlength=2).tolist(),

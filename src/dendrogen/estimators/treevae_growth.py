@@ -1,0 +1,208 @@
+"""How a TreeVAE is fitted (treevae.md §3): the phase state machine behind ``TreeVAE.fit``.
+
+An initial tree of two leaves; growth (each new subtree trained on the samples of the split leaf,
+the rest frozen; the full tree trained every third iteration); pruning of leaves holding under
+``min_leaf_fraction`` of the data; fine-tuning. With ``split_init="kmeans"`` (the ``fast``
+preset) each split starts from 2-means on its router's input (models/treevae/split_init.py).
+The ``cursor`` dict says where the fit stands; it is saved with every checkpoint, so a killed fit
+resumes exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+
+from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
+from dendrogen.models.treevae.model import TreeVAEModel
+from dendrogen.models.treevae.split_init import initialise_split
+from dendrogen.training import Checkpoint, PhaseState
+from dendrogen.training.distributed import on_main
+
+logger = logging.getLogger(__name__)
+
+
+class TreeGrowth:
+    """The fitting procedure of :class:`dendrogen.TreeVAE` (a mixin: it uses the estimator's
+    ``module_``, ``history_``, parameters and checkpoint helpers)."""
+
+    def _train(self, trainer, schedule, data, X, cursor, subset, phase_state, ckpt) -> None:
+        """The phase state machine; ``cursor`` says where it stands (saved with checkpoints)."""
+        model = self.module_
+        spe = trainer.steps_per_epoch(X.shape[0])
+
+        def run(name: str, length: int, params, loss_fn, rows: torch.Tensor, stop_at=None):
+            """Run (or resume) phase ``name``; with ``stop_at`` pause it after that many steps,
+            keeping its state in ``phase_state`` to go on from."""
+            nonlocal phase_state
+            if length <= 0:
+                return
+            phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]))
+            resume = phase_state if phase_state is not None and phase_state.phase == name else None
+            if resume is not None and stop_at is not None and resume.step >= stop_at:
+                return
+            phase_state = None
+            last: list[PhaseState] = []
+
+            def saver(state: PhaseState) -> None:
+                last[:] = [state]
+                if ckpt is not None:
+                    self._save_checkpoint(ckpt, cursor, subset, state)
+
+            self.history_.extend(trainer.run(
+                phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
+                describe=lambda: f"{len(model.tree.leaves)} leaves",
+                phase_index=cursor["phases_run"], stop_at=stop_at,
+            ))  # fmt: skip
+            if stop_at is not None and stop_at < phase.steps:
+                phase_state = last[-1]
+            else:
+                cursor["phases_run"] += 1
+
+        def init_split(name: str, length: int, node: int, rows: torch.Tensor) -> None:
+            """``split_init="kmeans"``: seat the split at ``node`` by 2-means on the posterior
+            means there (models/treevae/split_init.py), once per split, resume-safe."""
+            if schedule.split_init != "kmeans" or length <= 0 or cursor.get("split_init") == node:
+                return
+            if name == "initial":  # the root's z needs some training before it means anything
+                steps = schedule.phase(name, length, trainer.steps_per_epoch(len(rows))).steps
+                run(name, length, model.parameters(), full_loss, rows,
+                    stop_at=max(1, round(steps * schedule.split_init_warmup)))  # fmt: skip
+            elif phase_state is not None:  # resuming this subtree's phase mid-way
+                return
+            seed = trainer.seed + 7 * cursor["phases_run"]
+            record = on_main(self._gather, lambda: initialise_split(model, rows, node, seed),
+                             model, "split init")  # fmt: skip
+            self.history_.append(record | {"g": cursor["g"]})
+            cursor["split_init"] = node
+            if ckpt is not None:
+                self._save_checkpoint(ckpt, cursor, subset, phase_state)
+
+        def full_loss(x: torch.Tensor, alpha: float) -> dict:
+            return model.loss(x, alpha)
+
+        while cursor["stage"] != "done":
+            stage = cursor["stage"]
+            if stage == "initial":
+                init_split("initial", schedule.initial, model.tree.root, data)
+                run("initial", schedule.initial, model.parameters(), full_loss, data)
+                cursor["stage"] = "grow"
+            elif stage == "grow":
+                if cursor["action"] is None:
+                    self._decide_growth(cursor, X, schedule, spe)
+                    if cursor["action"] == "subtree":
+                        subset = np.asarray(cursor.pop("subset"), dtype=np.int64)
+                    self._checkpoint_boundary(ckpt, cursor, subset)
+                    continue
+                if cursor["action"] == "intermediate":
+                    run("intermediate", schedule.intermediate, model.parameters(), full_loss, data)
+                    cursor["intermediate_done"] = cursor["g"]
+                else:
+                    leaf = cursor["leaf"]
+                    new = model.tree.children(leaf)
+                    params = [p for m in model.node_modules(new) for p in m.parameters()]
+                    params += list(model.post_routers[str(leaf)].parameters())
+                    params += list(model.prior_routers[str(leaf)].parameters())
+                    rows = data[torch.from_numpy(subset).to(data.device)]
+
+                    def sub_loss(x: torch.Tensor, alpha: float, leaf=leaf) -> dict:
+                        return model.subtree_loss(x, leaf, alpha)
+
+                    init_split("subtree", schedule.subtree, leaf, rows)
+                    run("subtree", schedule.subtree, params, sub_loss, rows)
+                    cursor["g"] += 1
+                    subset = None
+                cursor["action"] = None
+            elif stage == "prune":
+                self._prune(X)
+                cursor["stage"] = "finetune"
+            elif stage == "finetune":
+                run("finetune", schedule.finetune, model.parameters(), full_loss, data)
+                cursor["stage"] = "done"
+            self._checkpoint_boundary(ckpt, cursor, subset)
+
+    def _decide_growth(self, cursor: dict, X: np.ndarray, schedule, spe: int) -> None:
+        """Set ``cursor`` to the next growth action: intermediate training, a split, or stop."""
+        model = self.module_
+        g = cursor["g"]
+        if g >= self.max_growth_iterations:
+            cursor["stage"] = "prune"
+            return
+        probs = self._leaf_probs(X)
+        decision = choose_split(
+            model.tree, probs, max_leaves=self.max_leaves, max_depth=self.max_depth,
+            min_samples=self._fit_batch_size, min_mass=self.min_leaf_fraction,
+            threshold_cap=schedule.split_threshold_cap,
+        )  # fmt: skip
+        if decision.leaf is None:
+            logger.info("growth stops: %s", decision.reason)
+            self.history_.append({"event": "stop", "reason": decision.reason, "g": g})
+            cursor["stage"] = "prune"
+            return
+        if g > 0 and g % 3 == 0 and schedule.intermediate > 0 and cursor["intermediate_done"] != g:
+            cursor["action"] = "intermediate"
+            return
+        left, right = model.split_leaf(decision.leaf)
+        logger.info("%s", decision.reason)
+        self.history_.append({"event": "split", "leaf": decision.leaf, "children": [left, right],
+                              "samples": len(decision.subset), "g": g})  # fmt: skip
+        cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
+
+    def _prune(self, X: np.ndarray, min_fraction: float | None = None) -> None:
+        """Remove the smallest leaf while it holds under ``min_fraction`` of X's argmax
+        assignments (default ``min_leaf_fraction``)."""
+        model = self.module_
+        min_fraction = self.min_leaf_fraction if min_fraction is None else min_fraction
+        while True:
+            assignment = self._leaf_probs(X).argmax(axis=1)
+            leaf = smallest_leaf_to_prune(model.tree, assignment, min_fraction)
+            if leaf is None:
+                return
+            removed = model.prune_leaf(leaf)
+            logger.info("pruned leaf %d (removed nodes %s)", leaf, removed)
+            self.history_.append({"event": "prune", "leaf": leaf, "removed": removed})
+
+    def _finish_fit(self, X: np.ndarray) -> None:
+        # Fine-tuning can empty a leaf that pruning kept; a cluster label must hold data.
+        self._prune(X, min_fraction=0.5 / X.shape[0])
+        self.tree_ = self.module_.tree
+        self.leaves_ = list(self.tree_.leaves)
+        self.n_leaves_ = len(self.leaves_)
+        self.labels_ = self._leaf_probs(X).argmax(axis=1).astype(np.int64)
+        self.children_, self.distances_ = (
+            self.tree_.to_sklearn() if self.n_leaves_ > 1 else (np.empty((0, 2), np.int64), None)
+        )
+        self.module_.eval()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_checkpoint(
+        self, ckpt: Checkpoint, cursor: dict, subset, state: PhaseState | None
+    ) -> None:
+        model = self.module_
+        arrays = {} if subset is None else {"subset": torch.as_tensor(subset)}
+        ckpt.save(
+            model.state_dict(), tree=model.tree, phase=state, arrays=arrays,
+            fitted={"input_shape": list(model.config.input_shape), "likelihood": self.likelihood_},
+            driver={"cursor": cursor, "history": self.history_},
+        )  # fmt: skip
+
+    def _checkpoint_boundary(self, ckpt: Checkpoint | None, cursor: dict, subset) -> None:
+        if self._gather is not None:  # every rank must have taken the same decisions
+            rows = None if subset is None else np.asarray(subset).tolist()
+            self._gather.check_same([cursor, self.module_.tree.to_dict(), rows], "the tree")
+        if ckpt is not None:
+            self._save_checkpoint(ckpt, cursor, subset, None)
+
+    def _load_checkpoint(self, ckpt: Checkpoint) -> tuple[dict, Any, PhaseState | None]:
+        resumed = ckpt.load()  # ValueError when it is a checkpoint of another run
+        # Weights by name, so the order in which the rebuilt tree creates its nodes is irrelevant.
+        self.module_ = TreeVAEModel(self.module_.config, resumed.tree).to(self.device_)
+        self.module_.load_state_dict(resumed.tensors)
+        self.history_ = resumed.driver["history"]
+        resumed.restore_rng()
+        subset = resumed.arrays["subset"].numpy() if "subset" in resumed.arrays else None
+        logger.info("resuming at %s", resumed.driver["cursor"])
+        return resumed.driver["cursor"], subset, resumed.phase
