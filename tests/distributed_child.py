@@ -2,7 +2,7 @@
 synthetic data, data-parallel when started by torchrun (or with its environment variables), and
 writes what each rank ended with to ``OUT/rank<r>.json``.
 
-    python distributed_child.py OUT [--models treevae,htvae,vlac] [--batch B]
+    python distributed_child.py OUT [--models treevae,htvae,vlac] [--batch B] [--split-init S]
                                     [--checkpoint DIR] [--die-at STEP] [--mark-at STEP]
 
 ``--other-data-on-rank-1`` gives rank 1 the rows of VLAC's data in reverse order.
@@ -29,8 +29,8 @@ torch.set_num_threads(1)
 from dendrogen import HTVAE, VLAC, TreeVAE  # noqa: E402 - after fixing the thread count
 from dendrogen.training import trainer as trainer_module  # noqa: E402
 
-# A 4-leaf growth that fine-tuning leaves with one nearly empty leaf: min_leaf_fraction=0.1 makes
-# pruning remove it (the run's history records the prune event, which the test checks).
+# Growth that leaves a nearly empty leaf: min_leaf_fraction=0.1 makes pruning remove it (the
+# run's history records the prune event, which the test checks), with either split init.
 TREEVAE = dict(
     max_leaves=4, max_depth=2, latent_dim=2, width=16, batch_size=16, random_state=4,
     min_leaf_fraction=0.1, schedule=dict(initial=40, subtree=20, intermediate=0, finetune=20),
@@ -92,13 +92,15 @@ def main() -> None:
     parser.add_argument("--die-at", type=int, default=None)
     parser.add_argument("--mark-at", type=int, default=None)
     parser.add_argument("--other-data-on-rank-1", action="store_true")
+    parser.add_argument("--split-init", default="random", choices=["random", "kmeans"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     hook_steps(args.die_at, args.mark_at, args.out)
     report: dict = {"world_size": int(os.environ.get("WORLD_SIZE", "1"))}
     for name in args.models.split(","):
         if name == "treevae":
-            est = TreeVAE(**(TREEVAE | {"batch_size": args.batch}))
+            schedule = TREEVAE["schedule"] | {"split_init": args.split_init}
+            est = TreeVAE(**(TREEVAE | {"batch_size": args.batch, "schedule": schedule}))
             est.fit(data(), checkpoint_dir=args.checkpoint)
             report["treevae_tree"] = est.tree_.to_dict()
             report["treevae_events"] = [r for r in est.history_ if "event" in r]

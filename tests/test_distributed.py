@@ -100,11 +100,16 @@ def test_distributed_true_without_torchrun_is_a_clear_error(monkeypatch):
     assert model.world_ is None  # auto: one process without torchrun's environment
 
 
+#: TreeVAE's splits start from 2-means run on rank 0 and broadcast (models/treevae/split_init.py)
+KMEANS = ("--split-init", "kmeans")
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory) -> Path:
-    """TreeVAE (growth and pruning), HTVAE and VLAC, each fitted by 2 ranks of batch 16."""
+    """TreeVAE (growth with k-means split init, and pruning), HTVAE and VLAC, each fitted by 2
+    ranks of batch 16."""
     out = tmp_path_factory.mktemp("two_ranks")
-    check(torchrun(2, out))
+    check(torchrun(2, out, *KMEANS))
     return out
 
 
@@ -118,10 +123,11 @@ def test_two_ranks_build_the_same_tree_and_bit_identical_parameters(two_ranks):
     assert first["treevae_tree"] == second["treevae_tree"]
     assert first["treevae_events"] == second["treevae_events"]
     events = [e["event"] for e in first["treevae_events"]]
-    assert events.count("split") >= 2 and "prune" in events  # growth and pruning both ran
+    # growth (split init included) and pruning both ran
+    assert events.count("split_init") >= 2 and "split" in events and "prune" in events
 
 
-def test_two_ranks_of_batch_b_follow_one_process_of_batch_2b(two_ranks, tmp_path):
+def test_two_ranks_of_batch_b_follow_one_process_of_batch_2b(tmp_path):
     """2 ranks x 16 rows read, per step, exactly the 32 rows one process reads with batch 32
     (DistributedSampler semantics over the same seeded permutation), and the averaged gradient
     is that of the mean loss over those 32 rows. Equality is still not exact, because
@@ -133,9 +139,9 @@ def test_two_ranks_of_batch_b_follow_one_process_of_batch_2b(two_ranks, tmp_path
     Later TreeVAE phases are not compared: a split depends on thresholded statistics, so a
     slightly different model may send a different number of rows to a new subtree.
     """
-    out = tmp_path / "one"
-    check(single(out, "--models", "treevae,vlac", "--batch", "32"))
-    one, two = report(out), report(two_ranks)
+    check(torchrun(2, tmp_path / "two", "--models", "treevae,vlac", "--batch", "16"))
+    check(single(tmp_path / "one", "--models", "treevae,vlac", "--batch", "32"))
+    one, two = report(tmp_path / "one"), report(tmp_path / "two")
     first_phase = 40 // (256 // 32)  # the initial phase's per-epoch rows
     for name, rows in (("treevae", first_phase), ("vlac", None)):
         a = np.array(two[f"{name}_loss"][:rows])
@@ -178,18 +184,20 @@ def test_a_killed_rank_makes_the_other_exit_with_a_clear_error(tmp_path):
 def test_resume_after_a_kill_under_torchrun_with_two_and_with_one_process(two_ranks, tmp_path):
     checkpoint = tmp_path / "checkpoint"
     killed = torchrun(2, tmp_path / "killed", "--models", "treevae", "--checkpoint",
-                      str(checkpoint), "--die-at", "60")  # fmt: skip
+                      str(checkpoint), "--die-at", "60", *KMEANS)  # fmt: skip
     assert killed.returncode != 0
     assert (checkpoint / "trainer_state.pt").is_file()
     copy = tmp_path / "checkpoint_copy"
     shutil.copytree(checkpoint, copy)
     # The same number of processes: exactly the model of the uninterrupted run.
-    check(torchrun(2, tmp_path / "two", "--models", "treevae", "--checkpoint", str(checkpoint)))
+    check(torchrun(2, tmp_path / "two", "--models", "treevae", "--checkpoint", str(checkpoint),
+                   *KMEANS))  # fmt: skip
     resumed = report(tmp_path / "two")
     assert resumed["treevae_digest"] == report(two_ranks)["treevae_digest"]
     assert resumed["treevae_events"] == report(two_ranks)["treevae_events"]
     # Another number of processes: the fit goes on from the same state and completes.
-    check(torchrun(1, tmp_path / "one", "--models", "treevae", "--checkpoint", str(copy)))
+    check(torchrun(1, tmp_path / "one", "--models", "treevae", "--checkpoint", str(copy),
+                   *KMEANS))  # fmt: skip
     alone = report(tmp_path / "one")
     assert alone["world_size"] == 1 and alone["treevae_distributed"]
     uninterrupted = report(two_ranks)["treevae_loss"]

@@ -209,15 +209,17 @@ class World:
         tensors = list(module.state_dict().values())
         names = [(k, tuple(v.shape), str(v.dtype)) for k, v in module.state_dict().items()]
         self.check_same(names, "the model's structure")
-        floats = [t for t in tensors if t.is_floating_point()]
+        # Integer buffers too (BatchNorm's num_batches_tracked, which split init resets on rank
+        # 0): float64 holds every integer below 2**53 exactly.
+        values = [t for t in tensors if t.dtype != torch.bool and not t.is_complex()]
         with torch.no_grad():
-            if floats:
+            if values:
                 flat = torch.cat([t.detach().reshape(-1).to(self._comm_device, torch.float64)
-                                  for t in floats])  # fmt: skip
+                                  for t in values])  # fmt: skip
                 with self.collective("broadcasting the weights"):
                     dist.broadcast(flat, src=0)
                 offset = 0
-                for t in floats:
+                for t in values:
                     part = flat[offset : offset + t.numel()].view(t.shape)
                     t.copy_(part.to(t.device, t.dtype))
                     offset += t.numel()
