@@ -9,6 +9,8 @@ import ast
 import functools
 import inspect
 import json
+import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -64,7 +66,13 @@ def _one_line_errors(fn: Callable) -> Callable:
         except Exception as err:  # one line for every error; --debug shows the traceback
             if _debug():
                 traceback.print_exc()
-            expected = (ValueError, TypeError, FileNotFoundError, OSError)
+            expected: tuple[type[BaseException], ...] = (
+                ValueError, TypeError, FileNotFoundError, OSError
+            )  # fmt: skip
+            if "torch" in sys.modules:  # a failed or stopped peer process of a torchrun fit
+                from dendrogen.training.distributed import DistributedError
+
+                expected += (DistributedError,)
             message = (
                 str(err).strip()
                 if isinstance(err, expected)
@@ -268,9 +276,17 @@ def fit(
         help="Keep OUT/checkpoint after a successful fit, or remove its files.",
     ),
 ) -> None:
-    """Fit a model on a data set's training split and save it (progress bar while it trains)."""
+    """Fit a model on a data set's training split and save it (progress bar while it trains).
+
+    Under ``torchrun`` every process runs this command; they train one model data-parallel and
+    only rank 0 prints, writes the checkpoint and the model.
+    """
     from dendrogen import io
     from dendrogen.estimators.base import validate_params
+    from dendrogen.training.distributed import launched_by_torchrun
+
+    main = os.environ.get("RANK", "0") == "0" or not launched_by_torchrun()
+    say = typer.echo if main else (lambda *_a, **_k: None)
 
     cls = _estimator_class(model)
     params = parse_settings(settings)
@@ -278,7 +294,7 @@ def fit(
         params["preset"] = preset
     params.setdefault("random_state", seed)
     params.setdefault("device", device)
-    params.setdefault("verbose", True)  # a progress bar on the command line
+    params.setdefault("verbose", main)  # a progress bar on the command line (rank 0's)
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -291,17 +307,18 @@ def fit(
     _check_device(params["device"])
     out = io.check_output_dir(out, overwrite=overwrite)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         _fail(f"cannot create the folder {out}: {err.strerror or err}")
     est = cls(**params)
     validate_params(est)
     X, _, _ = _load_data(data, "train", root, limit)
     checkpoint = out / "checkpoint"
-    if not resume:
+    if not resume and main:  # before the fit's first collective: the ranks then agree
         io.remove_state(checkpoint)
     kwargs = {"checkpoint_dir": checkpoint} if _accepts(est.fit, "checkpoint_dir") else {}
-    typer.echo(
+    say(
         f"fitting {cls.__name__} on {data} (train: {X.shape[0]} samples of shape "
         f"{tuple(X.shape[1:])})"
     )
@@ -309,17 +326,19 @@ def fit(
     try:
         est.fit(X, **kwargs)
     except KeyboardInterrupt:
-        typer.echo(f"\ninterrupted; run the same command again to resume from {checkpoint}")
+        say(f"\ninterrupted; run the same command again to resume from {checkpoint}")
         raise typer.Exit(130) from None
     seconds = time.perf_counter() - start
+    if not main:
+        return
     est.save(out, overwrite=overwrite)
-    typer.echo(f"done in {seconds:.0f} s; model written to {out}")
+    say(f"done in {seconds:.0f} s; model written to {out}")
     if kwargs and not keep_checkpoint:
         io.remove_state(checkpoint)
     elif kwargs and checkpoint.exists():
-        typer.echo(f"checkpoint kept in {checkpoint} (--drop-checkpoint removes it)")
+        say(f"checkpoint kept in {checkpoint} (--drop-checkpoint removes it)")
     if hasattr(est, "tree_") and getattr(est, "tree_", None) is not None:
-        typer.echo(f"tree: {est.tree_}")
+        say(f"tree: {est.tree_}")
 
 
 @command()

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from dendrogen import io
 from dendrogen.training import Checkpoint
+from dendrogen.training.distributed import World, is_main_process, setup
 from dendrogen.tree import Tree
 
 #: every estimator class by its saved name; filled by :func:`register`.
@@ -49,7 +50,8 @@ def register(cls: type[DeepEstimator]) -> type[DeepEstimator]:
 #: The shared training parameters: one name, one rule and (in every ``__init__``) one default
 #: each: ``learning_rate=None`` and ``batch_size=None`` (the preset's), ``preset="fast"``,
 #: ``schedule=None`` (a dict of overrides of the preset's schedule), ``device="cpu"``,
-#: ``verbose=False``, ``random_state=None``, ``checkpoint_every=120.0`` (seconds).
+#: ``verbose=False``, ``random_state=None``, ``checkpoint_every=120.0`` (seconds),
+#: ``distributed=None`` (data-parallel when launched by torchrun; True requires it).
 TRAINING_PARAMETER_CONSTRAINTS: dict[str, list] = {
     "preset": [str],
     "schedule": [dict, None],
@@ -59,6 +61,7 @@ TRAINING_PARAMETER_CONSTRAINTS: dict[str, list] = {
     "verbose": ["boolean"],
     "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
     "checkpoint_every": [Interval(Real, 0, None, closed="left")],
+    "distributed": ["boolean", None],
 }
 
 #: Parameter names of earlier versions, still read from saved config.json files.
@@ -122,8 +125,13 @@ class DeepEstimator(BaseEstimator):
     # ------------------------------------------------------------------ the fit contract
     def _start_fit(self) -> None:
         """Check the parameters (declared rules, then the device) before looking at data."""
-        self._validate_params()
-        resolve_device(self.device)
+        self._validate_params()  # then the ranks of a torchrun fit (None for one process)
+        self._world = setup(getattr(self, "distributed", None), resolve_device(self.device))
+
+    @property
+    def world_(self) -> World | None:
+        """The ranks of the last (data-parallel) fit; None when it ran in one process."""
+        return getattr(self, "_world", None)
 
     def _checkpoint(
         self, checkpoint_dir: str | os.PathLike | None, X: np.ndarray, **side_data: Any
@@ -133,7 +141,9 @@ class DeepEstimator(BaseEstimator):
         if checkpoint_dir is None:
             return None
         name = self._registry_name or type(self).__name__
-        return Checkpoint(checkpoint_dir, name, self.get_params(deep=False), X, side_data)
+        return Checkpoint(
+            checkpoint_dir, name, self.get_params(deep=False), X, side_data, world=self.world_
+        )
 
     def _build_module(self, build: Callable[[], torch.nn.Module], X: np.ndarray) -> torch.nn.Module:
         """``build()`` the torch model for X (N, *shape), move it to the device and run its
@@ -243,6 +253,8 @@ class DeepEstimator(BaseEstimator):
     # ------------------------------------------------------------------ torch helpers
     @property
     def device_(self) -> torch.device:
+        if self.world_ is not None:  # this rank's GPU under torchrun
+            return self.world_.device
         return resolve_device(getattr(self, "device", "cpu"))
 
     def _batched(
@@ -284,6 +296,8 @@ class DeepEstimator(BaseEstimator):
         ``config.json`` records the SHA-256 of the other files, which ``load`` checks.
         """
         check_is_fitted(self)
+        if not is_main_process():  # under torchrun only rank 0 writes
+            return Path(path)
         config = {
             "class": self._registry_name or type(self).__name__,
             "params": self.get_params(deep=False),

@@ -51,6 +51,8 @@ class HTVAE(MapEstimator):
         random_state: seed for reproducible fits (an integer in [0, 2**32 - 1]).
         verbose: show a progress bar.
         checkpoint_every: seconds between checkpoints when fitting with ``checkpoint_dir``.
+        distributed: data-parallel training over the processes of ``torchrun``; None (auto)
+            when launched by it, True requires it, False never.
 
     Fitted attributes: ``module_`` (the torch model), ``tree_`` (a :class:`dendrogen.tree.Tree`),
     ``labels_`` (finest-map codes of the training data), ``code_counts_`` (training samples per
@@ -85,6 +87,7 @@ class HTVAE(MapEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         checkpoint_every: float = 120.0,
+        distributed: bool | None = None,
     ) -> None:
         self.map_sizes = map_sizes
         self.latent_dim = latent_dim
@@ -108,6 +111,7 @@ class HTVAE(MapEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
         **MapEstimator._parameter_constraints,

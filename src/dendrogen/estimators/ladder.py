@@ -133,6 +133,7 @@ class LadderEstimator(TransformerMixin, DeepEstimator):
             progress=bool(self.verbose),
             checkpoint_every=float(self.checkpoint_every),
             device=self.device_,
+            world=self.world_,
         )
         steps = settings.schedule.steps(trainer.steps_per_epoch(X.shape[0]))
         scale = LADDER_PAPER_STEPS / steps

@@ -150,6 +150,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
                 progress=self.verbose,
                 checkpoint_every=self.checkpoint_every,
                 device=self.device_,
+                world=self.world_,
             )
             steps = settings.schedule.steps(trainer.steps_per_epoch(n))
             # No weight decay and a constant rate: Algorithm 1 is plain Adam.

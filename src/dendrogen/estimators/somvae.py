@@ -25,7 +25,7 @@ class SOMVAE(MapEstimator):
         sigma_init: std of the truncated-normal code initialisation.
         alpha: commitment weight; beta: SOM-neighbourhood weight.
         widths, output, preset, schedule, learning_rate, batch_size, device, random_state,
-        verbose, checkpoint_every: as for :class:`HTVAE`.
+        verbose, checkpoint_every, distributed: as for :class:`HTVAE`.
 
     ``tree_`` is flat (root → codes); ``sample(n, code=k)`` decodes code k (SOM-VAE codes are
     points, so all n samples of one code are equal).
@@ -48,6 +48,7 @@ class SOMVAE(MapEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         checkpoint_every: float = 120.0,
+        distributed: bool | None = None,
     ) -> None:
         self.map_size = map_size
         self.latent_dim = latent_dim
@@ -64,6 +65,7 @@ class SOMVAE(MapEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     def _map_sizes(self) -> tuple[tuple[int, int], ...]:
         size = self.map_size

@@ -37,6 +37,7 @@ from dendrogen.training import (
     Trainer,
     resolve_settings,
 )
+from dendrogen.training.distributed import over_rows
 from dendrogen.tree import Tree
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         random_state: seed for reproducible fits (an integer in [0, 2**32 - 1]).
         verbose: show progress bars.
         checkpoint_every: seconds between mid-phase checkpoints when fitting with a folder.
+        distributed: data-parallel training over the processes of ``torchrun``; None (auto)
+            when launched by it, True requires it, False never.
 
     Fitted attributes: ``module_`` (the torch model), ``tree_`` (a :class:`dendrogen.tree.Tree`),
     ``leaves_`` (leaf node ids; cluster label k means leaf ``leaves_[k]``), ``labels_``,
@@ -88,6 +91,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         "min_leaf_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "max_growth_iterations": [Interval(Integral, 0, None, closed="left")],
     }
+    #: the ranks of a data-parallel fit while it runs (growth statistics are gathered over them)
+    _gather = None
 
     def __init__(
         self,
@@ -108,6 +113,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         checkpoint_every: float = 120.0,
+        distributed: bool | None = None,
     ) -> None:
         self.max_leaves = max_leaves
         self.max_depth = max_depth
@@ -126,6 +132,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ validation
     def _needs_unit_interval(self) -> bool:
@@ -171,6 +178,15 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             max_depth=self.max_depth, likelihood=self.likelihood_, obs_var=float(self.obs_var),
         )  # fmt: skip
         ckpt = self._checkpoint(checkpoint_dir, X)
+        # Data-parallel (torchrun): growth statistics are gathered over ranks during this fit.
+        self._gather = self.world_
+        try:
+            self._fit_seeded(X, config, settings, schedule, ckpt)
+        finally:
+            self._gather = None
+        return self
+
+    def _fit_seeded(self, X, config, settings, schedule, ckpt) -> None:
         with seeded(self.random_state):
             self.module_ = self._build_module(lambda: TreeVAEModel(config), X)
             cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1,
@@ -184,15 +200,16 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             trainer = Trainer(
                 batch_size=settings.batch_size, seed=0 if self.random_state is None else
                 self.random_state, progress=self.verbose, checkpoint_every=self.checkpoint_every,
-                device=self.device_,
+                device=self.device_, world=self.world_,
             )  # fmt: skip
             self._train(trainer, schedule, data, X, cursor, subset, phase_state, ckpt)
         self._finish_fit(X)
-        return self
 
     def _leaf_probs(self, X: np.ndarray) -> np.ndarray:
-        parts = self._batched(X, lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy())
-        return np.concatenate(parts)
+        """(N, n_leaves); gathered over the ranks of a data-parallel fit (same bytes on each)."""
+        fn = lambda xb: self.module_.leaf_probabilities(xb).cpu().numpy()  # noqa: E731
+        return over_rows(self._gather, X, lambda rows: np.concatenate(self._batched(rows, fn)),
+                         "gathering leaf probabilities")  # fmt: skip
 
     # ------------------------------------------------------------------ inference
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -20,6 +20,7 @@ from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.models.treevae.split_init import initialise_split
 from dendrogen.training import Checkpoint, PhaseState
+from dendrogen.training.distributed import on_main
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ class TreeGrowth:
             elif phase_state is not None:  # resuming this subtree's phase mid-way
                 return
             seed = trainer.seed + 7 * cursor["phases_run"]
-            record = initialise_split(model, rows, node, seed)
+            record = on_main(self._gather, lambda: initialise_split(model, rows, node, seed),
+                             model, "split init")  # fmt: skip
             self.history_.append(record | {"g": cursor["g"]})
             cursor["split_init"] = node
             if ckpt is not None:
@@ -189,6 +191,9 @@ class TreeGrowth:
         )  # fmt: skip
 
     def _checkpoint_boundary(self, ckpt: Checkpoint | None, cursor: dict, subset) -> None:
+        if self._gather is not None:  # every rank must have taken the same decisions
+            rows = None if subset is None else np.asarray(subset).tolist()
+            self._gather.check_same([cursor, self.module_.tree.to_dict(), rows], "the tree")
         if ckpt is not None:
             self._save_checkpoint(ckpt, cursor, subset, None)
 

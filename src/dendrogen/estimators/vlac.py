@@ -54,6 +54,8 @@ class VLAC(ClusteringMixin, LadderEstimator):
             [0, 2**32 - 1]).
         verbose: show a progress bar.
         checkpoint_every: seconds between checkpoints when fitting with ``checkpoint_dir``.
+        distributed: data-parallel training over the processes of ``torchrun``; None (auto)
+            when launched by it, True requires it, False never.
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -85,6 +87,7 @@ class VLAC(ClusteringMixin, LadderEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         checkpoint_every: float = 120.0,
+        distributed: bool | None = None,
     ) -> None:
         self.K = K
         self.z_dims = z_dims
@@ -104,6 +107,7 @@ class VLAC(ClusteringMixin, LadderEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     def _structure(self):
         K = check_K(self.K)
@@ -156,6 +160,8 @@ class VLAE(LadderEstimator):
             [0, 2**32 - 1]).
         verbose: show a progress bar.
         checkpoint_every: seconds between checkpoints when fitting with ``checkpoint_dir``.
+        distributed: data-parallel training over the processes of ``torchrun``; None (auto)
+            when launched by it, True requires it, False never.
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -179,6 +185,7 @@ class VLAE(LadderEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         checkpoint_every: float = 120.0,
+        distributed: bool | None = None,
     ) -> None:
         self.n_layers = n_layers
         self.z_dims = z_dims
@@ -194,6 +201,7 @@ class VLAE(LadderEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     def _structure(self):
         if (
@@ -234,6 +242,8 @@ class GMDGM(ClusteringMixin, LadderEstimator):
             [0, 2**32 - 1]).
         verbose: show a progress bar.
         checkpoint_every: seconds between checkpoints when fitting with ``checkpoint_dir``.
+        distributed: data-parallel training over the processes of ``torchrun``; None (auto)
+            when launched by it, True requires it, False never.
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -266,6 +276,7 @@ class GMDGM(ClusteringMixin, LadderEstimator):
         random_state: int | None = None,
         verbose: bool = False,
         checkpoint_every: float = 120.0,
+        distributed: bool | None = None,
     ) -> None:
         self.n_components = n_components
         self.z_dim = z_dim
@@ -285,6 +296,7 @@ class GMDGM(ClusteringMixin, LadderEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
 
     def _structure(self):
         return gmdgm_structure(self.n_components, self.z_dim, self.depth)

@@ -15,6 +15,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from dendrogen.training.distributed import is_main_process
+
 
 def _as_images(x: np.ndarray) -> np.ndarray | None:
     """(N, C, H, W) with C in {1, 3} → (N, H, W, C) floats in [0, 1]; None for non-images."""
@@ -75,8 +77,11 @@ def plot_samples(samples: np.ndarray, title: str | None = None, ncol: int | None
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save and close a figure, creating the folder."""
+    """Save and close a figure, creating the folder (only on rank 0 under torchrun)."""
     path = Path(path)
+    if not is_main_process():
+        plt.close(fig)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from dendrogen import io
+from dendrogen.training.distributed import World
 from dendrogen.training.trainer import PhaseState
 from dendrogen.tree import Tree
 
@@ -41,8 +42,9 @@ TRAINER_STATE = "trainer_state.pt"
 DRIVER_STATE = "driver.json"
 
 #: parameters that change how a fit runs but not the model it produces, so they never block a
-#: resume (a rerun on another device or without progress bars continues the same run).
-RUN_ONLY_PARAMS = frozenset({"verbose", "device", "checkpoint_every"})
+#: resume (a rerun on another device, without progress bars or with another number of processes
+#: continues the same run).
+RUN_ONLY_PARAMS = frozenset({"verbose", "device", "checkpoint_every", "distributed"})
 
 #: rows hashed by :func:`data_fingerprint`; evenly spaced, first and last included.
 FINGERPRINT_ROWS = 1024
@@ -107,6 +109,10 @@ class Checkpoint:
         X: the training data (N, ...) as the estimator trains on it.
         side_data: other arrays given to ``fit`` that change the model (e.g. HTVAE's partial
             labels ``y`` or ``must_link`` pairs); None values are left out.
+        world: the ranks of a data-parallel fit, or None. Rank 0 alone reads and writes the
+            folder (other machines need not see it); what it reads is sent to the other ranks.
+            The world size is not part of the run's identity: a fit resumes with another number
+            of processes.
     """
 
     def __init__(
@@ -116,7 +122,9 @@ class Checkpoint:
         params: dict[str, Any],
         X: np.ndarray,
         side_data: dict[str, Any] | None = None,
+        world: World | None = None,
     ) -> None:
+        self.world = world
         # Refuse a file or a foreign folder now, not at the first save after minutes of training.
         self.path = io.check_output_dir(path)
         data = data_fingerprint(X)
@@ -130,7 +138,12 @@ class Checkpoint:
         }
 
     def exists(self) -> bool:
-        """True when the folder holds a checkpoint to resume from."""
+        """True when the folder holds a checkpoint to resume from (rank 0's view)."""
+        if self.world is not None:
+            return self.world.run_on_main(self._exists, "looking for a checkpoint")
+        return self._exists()
+
+    def _exists(self) -> bool:
         return io.has_state(self.path) and (self.path / TRAINER_STATE).is_file()
 
     # ------------------------------------------------------------------ same run?
@@ -174,8 +187,13 @@ class Checkpoint:
     # ------------------------------------------------------------------ read / write
     def load(self) -> Resumed | None:
         """The saved state, None when there is no checkpoint; ValueError when it belongs to
-        another run."""
-        if not self.exists():
+        another run. In a data-parallel fit rank 0 reads it and every rank gets it."""
+        if self.world is not None:
+            return self.world.run_on_main(self._load, "reading the checkpoint")
+        return self._load()
+
+    def _load(self) -> Resumed | None:
+        if not self._exists():
             return None
         config, tree, tensors = io.read_state(self.path)
         if "run" not in config:
@@ -220,7 +238,12 @@ class Checkpoint:
             phase: the state of the running phase (None at a phase boundary).
             driver: JSON state of the fit's own loop.
             arrays: tensors of the fit's own loop.
+
+        In a data-parallel fit only rank 0 writes (every rank holds the same state); the
+        others return at once, without any collective, so ranks may call it at different times.
         """
+        if self.world is not None and not self.world.is_main:
+            return
         payload: dict[str, Any] = {"torch_rng": torch.get_rng_state(), "arrays": arrays or {}}
         if phase is not None:
             payload["phase"] = phase.to_dict()

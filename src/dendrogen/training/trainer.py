@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from dendrogen.training.distributed import World, batchnorm_buffers
 from dendrogen.training.schedules import Phase
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,10 @@ class Trainer:
         progress: show a tqdm progress bar.
         checkpoint_every: seconds between mid-phase checkpoints (when a callback is given).
         device: where batches are sent.
+        world: the ranks of a data-parallel run (:mod:`dendrogen.training.distributed`), or
+            None. With it, each rank draws its batches from its shard of every epoch's
+            permutation, and the gradients, the logged terms and the BatchNorm statistics are
+            averaged over ranks after every backward pass; only rank 0 shows a progress bar.
     """
 
     def __init__(
@@ -92,6 +97,7 @@ class Trainer:
         progress: bool = True,
         checkpoint_every: float = 120.0,
         device: torch.device | str = "cpu",
+        world: World | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -100,10 +106,17 @@ class Trainer:
         self.progress = progress
         self.checkpoint_every = checkpoint_every
         self.device = torch.device(device)
+        self.world = world
+        if world is not None and not world.is_main:
+            self.progress = False
         self.history: list[dict[str, Any]] = []
 
     def steps_per_epoch(self, n: int) -> int:
-        return max(1, n // self.batch_size)
+        """Steps that read each of n rows once (each rank reading its shard)."""
+        return max(1, self._rows_per_rank(n) // self.batch_size)
+
+    def _rows_per_rank(self, n: int) -> int:
+        return n if self.world is None else self.world.shard_size(n)
 
     def run(
         self,
@@ -157,8 +170,16 @@ class Trainer:
                 torch.set_rng_state(resume.torch_rng)
             if resume.generator is not None:
                 generator.set_state(resume.generator)
+        world = self.world
+        if world is not None:  # every rank starts from rank 0's weights and RNG, on the same data
+            world.sync_module(model)
+            every = max(1, n // 64)
+            world.check_same([list(data.shape), float(data[::every].double().sum())],
+                             "the training data", "; give every process the whole data set "
+                             "(each reads its own shard of every epoch)")  # fmt: skip
         per_epoch = self.steps_per_epoch(n)
-        batch = min(self.batch_size, n)
+        batch = min(self.batch_size, self._rows_per_rank(n))
+        buffers = batchnorm_buffers(model) if world is not None else []
         rows: list[dict[str, Any]] = state.rows
         bar = tqdm(
             total=phase.steps,
@@ -177,8 +198,9 @@ class Trainer:
                 in_epoch = state.step % per_epoch
                 if in_epoch == 0 and state.step > 0:
                     order = torch.randperm(n, generator=generator)
-                state.order = order
-                idx = order[in_epoch * batch : (in_epoch + 1) * batch]
+                state.order = order  # the whole permutation: a resume may have another world size
+                mine = order if world is None else world.shard(order)
+                idx = mine[in_epoch * batch : (in_epoch + 1) * batch]
                 x = data[idx].to(self.device, non_blocking=True)
                 if augment is not None:
                     x = augment(x)
@@ -188,13 +210,19 @@ class Trainer:
                 alpha = phase.alpha(state.step)
                 terms = loss_fn(x, alpha)
                 loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"the loss became {loss.item()} in phase {phase.name!r} at step "
-                        f"{state.step}; lower the learning rate or check the data"
-                    )
+                if world is None:
+                    _check_finite(loss, phase, state.step)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if world is not None:
+                    # The terms are averaged with the gradients: every rank logs the same
+                    # history and stops together when any rank's loss is not finite.
+                    keys = list(terms)
+                    values = torch.stack([_scalar(terms[k], self.device) for k in keys])
+                    averaged = world.average_step(params, buffers, values)
+                    terms = dict(zip(keys, averaged, strict=True))
+                    loss = terms["loss"]
+                    _check_finite(loss, phase, state.step)
                 optimizer.step()
                 state.step += 1
                 for key, value in terms.items():
@@ -245,6 +273,19 @@ class Trainer:
             epoch_count=state.epoch_count,
             order=state.order,
             rows=[dict(row) for row in state.rows],
+        )
+
+
+def _scalar(value: Tensor | float, device: torch.device) -> Tensor:
+    """A logged term as a float32 0-d tensor on ``device``, detached."""
+    return torch.as_tensor(value, dtype=torch.float32).detach().to(device).reshape(())
+
+
+def _check_finite(loss: Tensor, phase: Phase, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(
+            f"the loss became {loss.item()} in phase {phase.name!r} at step {step}; lower the "
+            f"learning rate or check the data"
         )
 
 
