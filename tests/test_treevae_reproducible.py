@@ -59,3 +59,11 @@ def test_no_leaf_is_left_empty_after_fit():
     for seed in range(3):
         model = _fit(X, seed=seed)
         assert np.array_equal(np.unique(model.labels_), np.arange(model.n_leaves_)), seed
+
+
+def test_pausing_the_initial_phase_for_split_init_logs_each_epoch_once():
+    X, _ = make_nested_clusters(n=400, seed=3)
+    model = _fit(X, seed=5)
+    initial = [r["step"] for r in model.history_ if r.get("phase") == "initial"]
+    assert initial == sorted(set(initial)), initial
+    assert initial[-1] == 60  # the whole phase, warm-up included

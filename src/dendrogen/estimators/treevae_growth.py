@@ -40,7 +40,7 @@ class TreeGrowth:
             nonlocal phase_state
             if length <= 0:
                 return
-            phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]))
+            phase = schedule.phase(name, length, trainer.steps_per_epoch(rows.shape[0]), spe)
             resume = phase_state if phase_state is not None and phase_state.phase == name else None
             if resume is not None and stop_at is not None and resume.step >= stop_at:
                 return
@@ -52,23 +52,24 @@ class TreeGrowth:
                 if ckpt is not None:
                     self._save_checkpoint(ckpt, cursor, subset, state)
 
-            self.history_.extend(trainer.run(
+            phase_rows = trainer.run(
                 phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
                 describe=lambda: f"{len(model.tree.leaves)} leaves",
                 phase_index=cursor["phases_run"], stop_at=stop_at,
-            ))  # fmt: skip
+            )  # fmt: skip
             if stop_at is not None and stop_at < phase.steps:
-                phase_state = last[-1]
+                phase_state = last[-1]  # its rows come back, with the rest, when the phase ends
             else:
+                self.history_.extend(phase_rows)
                 cursor["phases_run"] += 1
 
         def init_split(name: str, length: int, node: int, rows: torch.Tensor) -> None:
-            """``split_init="kmeans"``: seat the split at ``node`` by 2-means on the posterior
-            means there (models/treevae/split_init.py), once per split, resume-safe."""
+            """``split_init="kmeans"``: seat the split at ``node`` by 2-means on its router's
+            input (models/treevae/split_init.py), once per split, resume-safe."""
             if schedule.split_init != "kmeans" or length <= 0 or cursor.get("split_init") == node:
                 return
             if name == "initial":  # the root's z needs some training before it means anything
-                steps = schedule.phase(name, length, trainer.steps_per_epoch(len(rows))).steps
+                steps = schedule.phase(name, length, trainer.steps_per_epoch(len(rows)), spe).steps
                 run(name, length, model.parameters(), full_loss, rows,
                     stop_at=max(1, round(steps * schedule.split_init_warmup)))  # fmt: skip
             elif phase_state is not None:  # resuming this subtree's phase mid-way

@@ -93,7 +93,13 @@ class Schedule:
             if getattr(self, name) > 1:
                 raise ValueError(f"schedule {name!r} must be at most 1, got {getattr(self, name)}")
 
-    def phase(self, name: str, length: int, steps_per_epoch: int) -> Phase:
+    def phase(
+        self, name: str, length: int, steps_per_epoch: int, data_steps_per_epoch: int | None = None
+    ) -> Phase:
+        """Phase ``name`` of budget ``length`` over rows giving ``steps_per_epoch`` batches;
+        ``data_steps_per_epoch`` (the whole training set's, default the same) is what
+        ``max_epochs`` counts, so a subtree on a small subset is not cut shorter than the
+        initial tree."""
         if self.unit == "epochs":
             decay = self.kl_decay
             if name == "finetune":
@@ -105,14 +111,14 @@ class Schedule:
             )  # fmt: skip
         kl_max = 1.0 if name == "finetune" else self.growth_kl_max
         return Phase.from_steps(
-            name, self.steps_for(length, steps_per_epoch), lr=self.lr,
+            name, self.steps_for(length, data_steps_per_epoch or steps_per_epoch), lr=self.lr,
             weight_decay=self.weight_decay, kl_start=min(self.kl_start, kl_max),
             kl_ramp=self.kl_ramp, lr_drop_at=self.lr_drop_at, kl_max=kl_max,
         )  # fmt: skip
 
     def steps_for(self, length: int, steps_per_epoch: int) -> int:
-        """Optimizer steps of a phase budgeted ``length`` steps over rows giving
-        ``steps_per_epoch`` batches: at most ``max_epochs`` passes over them, but at least
+        """Optimizer steps of a phase budgeted ``length`` steps, for a training set giving
+        ``steps_per_epoch`` batches: at most ``max_epochs`` passes over it, but at least
         ``min_steps_fraction`` of the budget, so small data sets are not over-trained."""
         if self.max_epochs is None or length <= 0:
             return length
