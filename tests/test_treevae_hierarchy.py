@@ -1,4 +1,6 @@
-"""TreeVAE recovers a known 3-level hierarchy (synthetic nested clusters) better than Ward.
+"""TreeVAE with 2-means split initialisation recovers a known 3-level hierarchy (synthetic nested
+clusters) better than Ward. (With the paper's random split start, the default, five of ten seeds
+do not: BENCHMARKS.md, "Trustworthy trees".)
 
 One seed is an anecdote and float rounding differs between CPUs and thread counts, so the claim
 is tested on the median of three seeds, with thresholds taken from the ten-seed table in
@@ -20,7 +22,7 @@ SEEDS = (0, 1, 2)
 #: The test's configuration; the seed table in BENCHMARKS.md was measured with exactly this.
 PARAMS = dict(
     max_leaves=8, max_depth=3, latent_dim=2, width=32, likelihood="gaussian", batch_size=100,
-    schedule=dict(initial=1200, subtree=400, intermediate=0, finetune=600),
+    schedule=dict(initial=1200, subtree=400, intermediate=0, finetune=600, split_init="kmeans"),
 )  # fmt: skip
 
 

@@ -2,8 +2,8 @@
 
 An initial tree of two leaves; growth (each new subtree trained on the samples of the split leaf,
 the rest frozen; the full tree trained every third iteration); pruning of leaves holding under
-``min_leaf_fraction`` of the data; fine-tuning. With ``split_init="kmeans"`` (the ``fast``
-preset) each split starts from 2-means on its router's input (models/treevae/split_init.py).
+``min_leaf_fraction`` of the data; fine-tuning. With ``schedule={"split_init": "kmeans"}`` each
+split starts from 2-means on its router's input (models/treevae/split_init.py).
 The ``cursor`` dict says where the fit stands; it is saved with every checkpoint, so a killed fit
 resumes exactly.
 """
