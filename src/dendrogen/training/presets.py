@@ -155,8 +155,8 @@ class SinglePhaseSchedule:
 #: (the default) spends optimizer steps, not epochs, at most 100 passes over the training set per
 #: phase (so a small data set is not over-trained); ``tiny`` exists for tests and estimator
 #: checks. All three start splits from random routers, as the paper does: ``split_init="kmeans"``
-#: (models/treevae/split_init.py) helped on nested synthetic clusters but hurt Fashion-MNIST
-#: (BENCHMARKS.md, "Trustworthy trees"), so it is an option, not the default.
+#: (models/treevae/split_init.py) helped on nested synthetic clusters and digits, but its two
+#: Fashion-MNIST fits scored lower (BENCHMARKS.md, "Trustworthy trees"), so it is an option.
 TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "schedule": dict(
