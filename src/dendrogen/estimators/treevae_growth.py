@@ -93,7 +93,7 @@ class TreeGrowth:
                 cursor["stage"] = "grow"
             elif stage == "grow":
                 if cursor["action"] is None:
-                    self._decide_growth(cursor, X, schedule, spe)
+                    self._decide_growth(cursor, X, schedule)
                     if cursor["action"] == "subtree":
                         subset = np.asarray(cursor.pop("subset"), dtype=np.int64)
                     self._checkpoint_boundary(ckpt, cursor, subset)
@@ -125,7 +125,7 @@ class TreeGrowth:
                 cursor["stage"] = "done"
             self._checkpoint_boundary(ckpt, cursor, subset)
 
-    def _decide_growth(self, cursor: dict, X: np.ndarray, schedule, spe: int) -> None:
+    def _decide_growth(self, cursor: dict, X: np.ndarray, schedule) -> None:
         """Set ``cursor`` to the next growth action: intermediate training, a split, or stop."""
         model = self.module_
         g = cursor["g"]
