@@ -35,7 +35,9 @@ def free_port() -> int:
 
 def environment() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", DENDROGEN_DISTRIBUTED_TIMEOUT=TIMEOUT_S, PYTHONUNBUFFERED="1")
+    # faulthandler: a rank that aborts in C++ prints its Python stack, for the test's message
+    env.update(OMP_NUM_THREADS="1", DENDROGEN_DISTRIBUTED_TIMEOUT=TIMEOUT_S, PYTHONUNBUFFERED="1",
+               PYTHONFAULTHANDLER="1")  # fmt: skip
     return env
 
 
@@ -63,7 +65,7 @@ def report(out: Path, rank: int = 0) -> dict:
 
 
 def check(done: subprocess.CompletedProcess) -> None:
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
 
 
 def test_shards_follow_distributed_sampler_and_make_up_the_single_process_batches():

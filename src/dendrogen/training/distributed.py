@@ -44,6 +44,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -61,6 +62,11 @@ T = TypeVar("T")
 #: seconds a collective may wait for the other ranks before the run fails.
 DEFAULT_TIMEOUT_S = 1800.0
 TIMEOUT_ENV = "DENDROGEN_DISTRIBUTED_TIMEOUT"
+#: seconds the ranks wait for each other at a normal exit before tearing the group down.
+EXIT_BARRIER_S = 30.0
+#: set when a collective failed or an exception ended the program: the exit then skips the
+#: barrier (a peer may be dead, or waiting in a collective that a barrier must not answer).
+_failed = False
 
 
 class DistributedError(RuntimeError):
@@ -131,6 +137,7 @@ class World:
         except DistributedError:
             raise
         except RuntimeError as err:  # DistBackendError, gloo's "Connection closed by peer"...
+            _mark_failed()
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise DistributedError(
                 f"rank {self.rank} of {self.world_size}: {what} failed, so another process of "
@@ -332,6 +339,7 @@ def setup(distributed: bool | None, device: torch.device) -> World | None:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=timeout())
         atexit.register(_shutdown)
+        _chain_excepthook()
         logger.info("process group up: rank %d of %d (%s)", dist.get_rank(),
                     dist.get_world_size(), backend)  # fmt: skip
     elif device.type == "cuda" and dist.get_backend() != "nccl":
@@ -339,10 +347,37 @@ def setup(distributed: bool | None, device: torch.device) -> World | None:
     return World(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
 
 
+def _mark_failed() -> None:
+    global _failed
+    _failed = True
+
+
+def _chain_excepthook() -> None:
+    """Remember an uncaught exception (the hook runs before ``atexit``) and report it as before."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        _mark_failed()
+        previous(kind, value, traceback)
+
+    sys.excepthook = hook
+
+
 def _shutdown() -> None:
-    if dist.is_initialized():
+    """Tear the process group down at exit, after the other ranks have finished too.
+
+    Without the barrier a rank that finishes first (rank 0 still writing files, say) destroys
+    its gloo pairs and exits while a peer is still connected; gloo's teardown of a group whose
+    peer vanished is where an abort at exit has been seen ("terminate called without an active
+    exception", SIGABRT after the fit had finished). The barrier is skipped after a failure.
+    """
+    if not dist.is_initialized():
+        return
+    if not _failed and dist.get_backend() == "gloo" and dist.get_world_size() > 1:
         with contextlib.suppress(Exception):
-            dist.destroy_process_group()
+            dist.monitored_barrier(timeout=timedelta(seconds=EXIT_BARRIER_S))
+    with contextlib.suppress(Exception):
+        dist.destroy_process_group()
 
 
 __all__ = [
