@@ -32,7 +32,6 @@ from dendrogen.estimators.bisect import (
     nearest,
     truncate_splits,
     ward_cuts,
-    ward_scores,
 )
 from dendrogen.estimators.vae import VAE, Autoencoder, LadderVAE
 from dendrogen.training import VAE_PRESETS
@@ -141,11 +140,6 @@ class EmbeddingBaseline(ClusterMixin, TransformerMixin, DeepEstimator):
             self.module_ = self.embedder_.module_
         self.tree_ = tree
         self.labels_ = None  # replaced by the saved training labels
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags = None  # a clusterer first; transform gives its embedding
-        return tags
 
 
 @register
@@ -258,19 +252,25 @@ class Agglomerative(EmbeddingBaseline):
         return ward_cuts(E, [n_leaves or self.n_leaves], **self._ward())[0]
 
     def evaluate(
-        self, X: Any, y: Any = None, n_leaves: int | None = None, **options: Any
+        self, X: Any, y: Any = None, n_leaves: int | None = None, true_tree: Tree | None = None
     ) -> dict[str, float]:
         """The TreeVAE protocol on (X, y): Ward on the embeddings of X; DP and LP with
         ``n_leaves`` leaves (default ``self.n_leaves``), ACC and NMI with as many clusters as
-        classes in y. Also the embedding model's ELBO and RL."""
-        if options:
-            raise TypeError(f"unknown options {sorted(options)}; Agglomerative.evaluate takes "
-                            f"n_leaves=")  # fmt: skip
+        classes in y; with ``true_tree`` (a hierarchy whose leaves are the classes), D_tree of
+        the ``n_leaves`` tree. Also the embedding model's ELBO and RL."""
+        from dendrogen.estimators.bisect import tree_scores
+        from dendrogen.metrics import d_tree
+
         check_is_fitted(self)
         out = self._model_scores(X)
-        if y is not None:
-            out |= ward_scores(self.transform(X), np.asarray(y), n_leaves or self.n_leaves,
-                               **self._ward())  # fmt: skip
+        if y is None:
+            return out
+        y = np.asarray(y)
+        sizes = [n_leaves or self.n_leaves, len(np.unique(y))]
+        (tree, leaf_of_point), (_, flat) = ward_cuts(self.transform(X), sizes, **self._ward())
+        out |= tree_scores(tree, leaf_of_point, flat, y)
+        if true_tree is not None:
+            out["d_tree"] = d_tree(tree, leaf_of_point, y, true_tree)
         return out
 
     def _state_config(self) -> dict[str, Any]:

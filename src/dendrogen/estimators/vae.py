@@ -152,18 +152,25 @@ class Autoencoder(TransformerMixin, DeepEstimator):
         return self.module_.generate(int(n_samples), gen).cpu().numpy()
 
     def evaluate(
-        self, X: Any, y: Any = None, n_leaves: int = 20, **options: Any
+        self, X: Any, y: Any = None, n_leaves: int = 20, layer: str | int | None = None
     ) -> dict[str, float]:
         """ELBO and RL on X; with labels y, also the scores of Ward's tree on the embeddings of
         X (DP/LP with ``n_leaves`` leaves, ACC/NMI with as many clusters as classes;
-        baselines.md §4–5)."""
+        baselines.md §4–5). ``layer``: the LadderVAE layer embedded (default z_1)."""
         from dendrogen.estimators.bisect import ward_scores
 
         terms = self.elbo_terms(X)
         out = {"elbo": float(terms["elbo"].mean()), "rl": float(terms["rl"].mean())}
         if y is not None:
+            options = {} if layer is None else {"layer": layer}
             out |= ward_scores(self.transform(X, **options), np.asarray(y), n_leaves)
         return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float32"]  # torch computes in float32
+        return tags
 
     # ------------------------------------------------------------------ save / load
     def _state_config(self) -> dict[str, Any]:
