@@ -190,7 +190,8 @@ def run_peer(job: dict, n_classes: int) -> dict:
         "lp": tree_leaf_purity(tree, leaf_of_point, yt),
         "acc": cluster_accuracy(yt, np.asarray(result["flat"])),
         "nmi": nmi(yt, np.asarray(result["flat"])),
-        **{f"clustpy_{k}": v for k, v in result["clustpy"].items()},
+        **{f"clustpy_{k}": v for k, v in result["clustpy"].items() if not k.endswith("error")},
+        **{f"deepect_{k}": v for k, v in result["times"].items()},
     }
 
 
@@ -203,7 +204,8 @@ def summarize(rows: list[dict], methods: tuple[str, ...], metrics: tuple[str, ..
         if not mine:
             continue
         out[method] = {}
-        for key in (*metrics, "fit_s", *sorted({k for r in mine for k in r if "clustpy" in k})):
+        extra = sorted({k for r in mine for k in r if k.startswith(("clustpy_", "deepect_"))})
+        for key in (*metrics, "fit_s", *extra):
             values = np.asarray([r[key] for r in mine if key in r], float)
             if len(values):
                 std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
@@ -321,6 +323,11 @@ def main(argv: list[str] | None = None) -> dict:
     }  # fmt: skip
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1))
     note = "".join(f"\n\n{m}: not run, {why}." for m, why in skipped.items())
+    peer = summary.get("DeepECT (clustpy)", {})
+    own = [f"{k[8:].upper()} {scale * v['mean']:.1f} ± {scale * v['std']:.1f}"
+           for k, v in peer.items() if k.startswith("clustpy_")]  # fmt: skip
+    if own:
+        note += f"\n\nDeepECT scored by clustpy's own metrics: {', '.join(own)}."
     title = (f"{args.table} table, {args.data} (test split), preset {args.preset}, seeds "
              f"{' '.join(map(str, args.seeds))}; {'DP/LP/ACC/NMI in %' if scale == 100 else ''}"
              f" wall {wall:.0f} s")  # fmt: skip
