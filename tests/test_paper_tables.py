@@ -62,3 +62,46 @@ def test_htvae_table_on_digits_with_the_tiny_preset(tables, tmp_path):
     assert summary["VAE-HKMeans"]["purity"]["std"] == pytest.approx(np.std(values, ddof=1))
     text = (tmp_path / "table_htvae_digits.md").read_text()
     assert "N.A." in text and "0.900 ± 0.002" in text
+
+
+FAKE_PEER = """#!/bin/sh
+# stands in for .venv-peers/bin/python: writes what benchmarks/peer_deepect.py writes
+exec {python} - "$@" <<'PY'
+import json, sys
+import numpy as np
+from dendrogen.data import load_dataset
+from dendrogen.tree import Tree
+out = sys.argv[sys.argv.index("--out") + 1]
+_, yt = load_dataset("digits", split="test")
+tree = Tree.from_parents({{0: None, 1: 0, 2: 0}})
+leaf = np.where(yt < 5, 1, 2)
+json.dump({{"y_test": yt.tolist(), "tree": tree.to_dict(), "leaf_of_point": leaf.tolist(),
+           "flat": (yt % 3).tolist(), "clustpy": {{"dp": 0.25, "lp": 0.5, "acc": 0.125}},
+           "times": {{"fit_s": 1.0}}}}, open(out, "w"))
+PY
+"""
+
+
+def test_the_peer_row_is_scored_with_dendrogens_metrics_beside_clustpys(tables, tmp_path,
+                                                                         monkeypatch):  # fmt: skip
+    import sys
+
+    from dendrogen.data import load_dataset
+    from dendrogen.metrics import tree_dendrogram_purity
+    from dendrogen.tree import Tree
+
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_PEER.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setattr(tables, "PEERS_PYTHON", fake)
+    record = tables.main(["--data", "digits", "--seeds", "3", "--preset", "tiny", "--methods",
+                          "DeepECT (clustpy)", "--out", str(tmp_path)])  # fmt: skip
+    _, yt = load_dataset("digits", split="test")
+    tree = Tree.from_parents({0: None, 1: 0, 2: 0})
+    expected = tree_dendrogram_purity(tree, np.where(yt < 5, 1, 2), yt)
+    stats = record["summary"]["DeepECT (clustpy)"]
+    assert stats["dp"]["mean"] == pytest.approx(expected) and stats["dp"]["n"] == 1
+    assert stats["clustpy_dp"]["mean"] == 0.25 and stats["deepect_fit_s"]["mean"] == 1.0
+    text = (tmp_path / "table_treevae_digits.md").read_text()
+    assert "clustpy's own metrics:" in text and "DP 25.0 ± 0.0" in text
+    assert (tmp_path / "deepect_digits_seed3.json").exists()
