@@ -88,7 +88,10 @@ def test_optimizer_state_is_keyed_by_name_and_lands_on_the_same_tensor_in_anothe
     ("cls", "params", "data"),
     [(VLAC, VLAC_TINY, "X"), (HTVAE, HTVAE_TINY | {"schedule": {"train": 3}}, "images"),
      (GMDGM, dict(n_components=2, z_dim=2, depth=2, arch="mlp", hidden=8, batch_size=16,
-                  random_state=0, schedule={"train": 8}), "X")],
+                  random_state=0, schedule={"train": 8}), "X"),
+     (VAE, dict(latent_dim=2, width=8, batch_size=16, random_state=0, schedule={"train": 8}), "X"),
+     (LadderVAE, dict(n_layers=3, latent_dim=2, width=8, batch_size=16, random_state=0,
+                      schedule={"train": 8}), "images")],
 )  # fmt: skip
 def test_an_interrupted_fit_of_any_estimator_resumes_exactly(
     cls, params, data, tmp_path, request, monkeypatch
