@@ -21,6 +21,7 @@ chart per metric with error bars (``…_<metric>.png``). The published values ar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -298,11 +299,16 @@ def main(argv: list[str] | None = None) -> dict:
             "leaves": args.leaves, "out": str(args.out)}  # fmt: skip
     jobs = [base | {"method": m, "seed": s} for m in methods for s in args.seeds]
     started = time.perf_counter()
-    if args.jobs == 1:
-        rows = [run_job(job) for job in jobs]
-    else:
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            rows = list(pool.imap(run_job, jobs))
+    rows = []
+    with contextlib.ExitStack() as stack:
+        if args.jobs == 1:
+            results = map(run_job, jobs)
+        else:
+            pool = stack.enter_context(mp.get_context("spawn").Pool(args.jobs))
+            results = pool.imap(run_job, jobs)
+        for row in results:  # one line per finished fit, as they come
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     wall = time.perf_counter() - started
     metrics = TREEVAE_METRICS if args.table == "treevae" else HTVAE_METRICS
     scale = 100.0 if args.table == "treevae" else 1.0
