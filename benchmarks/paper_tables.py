@@ -180,7 +180,11 @@ def run_peer(job: dict, n_classes: int) -> dict:
                "--out", str(out_file)]  # fmt: skip
     if job["limit"]:
         command += ["--limit", str(job["limit"])]
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    env = os.environ | {
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(ROOT / "src"),
+        "TQDM_DISABLE": "1",
+    }
     subprocess.run(command, check=True, env=env)
     result = json.loads(out_file.read_text())
     yt = np.asarray(result["y_test"])

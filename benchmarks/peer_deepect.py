@@ -64,7 +64,9 @@ def fit(X: np.ndarray, leaves: int, seed: int, preset: str):
 
 
 def clustpy_scores(model, yt: np.ndarray, pred: np.ndarray) -> dict:
-    from clustpy.metrics import unsupervised_clustering_accuracy
+    from clustpy.metrics.external.external_clustering_metrics import (
+        unsupervised_clustering_accuracy,
+    )
     from clustpy.metrics.external.hierarchical_metrics import dendrogram_purity, leaf_purity
 
     out = {}
