@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from dendrogen import VAE, Agglomerative, Bisecting, LadderVAE, load
 from dendrogen.data.synthetic import make_hierarchical
-from dendrogen.estimators.bisect import (
+from dendrogen.estimators.cluster_trees import (
     descend,
     grow_divisive,
     truncate_splits,

@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from dendrogen.estimators.base import DeepEstimator, register
-from dendrogen.estimators.bisect import (
+from dendrogen.estimators.cluster_trees import (
     MAX_WARD_POINTS,
     Split,
     descend,
@@ -258,7 +258,7 @@ class Agglomerative(EmbeddingBaseline):
         ``n_leaves`` leaves (default ``self.n_leaves``), ACC and NMI with as many clusters as
         classes in y; with ``true_tree`` (a hierarchy whose leaves are the classes), D_tree of
         the ``n_leaves`` tree. Also the embedding model's ELBO and RL."""
-        from dendrogen.estimators.bisect import tree_scores
+        from dendrogen.estimators.cluster_trees import tree_scores
         from dendrogen.metrics import d_tree
 
         check_is_fitted(self)
@@ -318,8 +318,9 @@ class Bisecting(EmbeddingBaseline):
     many leaves as classes (ACC, NMI) by keeping the first splits, or in "levels" mode scores
     the deepest nodes (purity, NMI) and D_tree.
 
-    Fitted attributes: ``tree_``, ``splits_`` (list of :class:`~dendrogen.estimators.bisect.
-    Split`), ``leaves_``, ``labels_``, ``embedder_``, ``module_``.
+    Fitted attributes: ``tree_``, ``splits_`` (the recorded splits, in order: a list of
+    :class:`dendrogen.estimators.cluster_trees.Split`), ``leaves_``, ``labels_``, ``embedder_``,
+    ``module_``.
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {

@@ -157,7 +157,7 @@ class Autoencoder(TransformerMixin, DeepEstimator):
         """ELBO and RL on X; with labels y, also the scores of Ward's tree on the embeddings of
         X (DP/LP with ``n_leaves`` leaves, ACC/NMI with as many clusters as classes;
         baselines.md §4–5). ``layer``: the LadderVAE layer embedded (default z_1)."""
-        from dendrogen.estimators.bisect import ward_scores
+        from dendrogen.estimators.cluster_trees import ward_scores
 
         terms = self.elbo_terms(X)
         out = {"elbo": float(terms["elbo"].mean()), "rl": float(terms["rl"].mean())}
