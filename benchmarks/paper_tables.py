@@ -273,6 +273,19 @@ def plot(summary: dict, published: dict, metrics, scale: float, head: str, stem:
     return paths
 
 
+def read_rows(paths: list[Path], methods: tuple[str, ...]) -> list[dict]:
+    """The fit rows of the table's methods in earlier runs' records or logs."""
+    rows = []
+    for path in paths:
+        text = path.read_text()
+        if path.suffix == ".json":
+            found = json.loads(text)["rows"]
+        else:
+            found = [json.loads(line) for line in text.splitlines() if line.startswith('{"method"')]
+        rows += [r for r in found if r["method"] in methods]
+    return rows
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="digits", choices=["digits", "fashion-mnist", "mnist"])
@@ -284,6 +297,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--limit", type=int, help="use the first N training samples")
     ap.add_argument("--jobs", type=int, default=1, help="fits run at once (each at one thread)")
     ap.add_argument("--out", type=Path, default=Path("runs/paper_tables"))
+    ap.add_argument("--merge", type=Path, nargs="+",
+                    help="fit nothing: render the table from the rows of earlier runs (their "
+                         ".json records, or logs holding one JSON row a line)")  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -296,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         raise SystemExit(f"unknown methods {sorted(unknown)}; the table has {METHODS[args.table]}")
     skipped = {}
-    if "DeepECT (clustpy)" in methods and not PEERS_PYTHON.exists():
+    if "DeepECT (clustpy)" in methods and not PEERS_PYTHON.exists() and not args.merge:
         skipped["DeepECT (clustpy)"] = f"{PEERS_PYTHON} does not exist (run `make peers`)"
         methods = tuple(m for m in methods if m != "DeepECT (clustpy)")
     base = {"data": args.data, "preset": args.preset, "table": args.table, "limit": args.limit,
@@ -304,6 +320,8 @@ def main(argv: list[str] | None = None) -> dict:
     jobs = [base | {"method": m, "seed": s} for m in methods for s in args.seeds]
     started = time.perf_counter()
     rows = []
+    if args.merge:
+        rows, jobs = read_rows(args.merge, methods), []
     with contextlib.ExitStack() as stack:
         if args.jobs == 1:
             results = map(run_job, jobs)
@@ -326,8 +344,10 @@ def main(argv: list[str] | None = None) -> dict:
         "data": args.data, "table": args.table, "preset": args.preset, "seeds": args.seeds,
         "leaves": args.leaves, "limit": args.limit, "jobs": args.jobs, "threads_per_fit": 1,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "wall_s": round(wall, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "wall_s": None if args.merge else round(wall, 1),
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "merged_from": [str(p) for p in args.merge or []],
         "skipped": skipped, "rows": rows, "summary": summary,
         "published": {m: {k: list(v) for k, v in d.items()} for m, d in published.items()},
     }  # fmt: skip
@@ -338,9 +358,11 @@ def main(argv: list[str] | None = None) -> dict:
            for k, v in peer.items() if k.startswith("clustpy_")]  # fmt: skip
     if own:
         note += f"\n\nDeepECT scored by clustpy's own metrics: {', '.join(own)}."
+    seeds = sorted({r["seed"] for r in rows})
+    done = f"rows of {len(args.merge)} runs" if args.merge else f"wall {wall:.0f} s"
     title = (f"{args.table} table, {args.data} (test split), preset {args.preset}, seeds "
-             f"{' '.join(map(str, args.seeds))}; {'DP/LP/ACC/NMI in %' if scale == 100 else ''}"
-             f" wall {wall:.0f} s")  # fmt: skip
+             f"{' '.join(map(str, seeds))}; {'DP/LP/ACC/NMI in %; ' if scale == 100 else ''}"
+             f"{done}")  # fmt: skip
     stem.with_suffix(".md").write_text(f"{title}\n\n{table}{note}\n")
     print(f"{title}\n\n{table}{note}\n\nwritten: {stem}.md, .json, {len(pngs)} PNG")
     return record
