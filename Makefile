@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format install browser data-fashion-mnist clean
+.PHONY: demo test lint format install browser data-fashion-mnist clean peers
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,27 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# The peer library for the benchmarks (clustpy's DeepECT), in its own environment: clustpy
+# imports torchvision, whose wheels here are CUDA builds that need the torch they were built
+# against (torchvision 0.28.0 beside the CPU torch 2.13.0 fails: "operator torchvision::nms does
+# not exist"). So .venv-peers gets the pair torch 2.14.1 + torchvision 0.29.1 (with torch's CUDA
+# libraries, several GB), clustpy, and dendrogen without its dependencies. The main .venv and
+# `make test` never need it; benchmarks/paper_tables.py adds the DeepECT row when it exists.
+PEERS := .venv-peers
+PEERS_TORCH := torch==2.14.1 torchvision==0.29.1
+PEERS_STAMP := $(PEERS)/.installed
+
+$(PEERS_STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet $(PEERS_TORCH) clustpy
+	$(PEERS)/bin/python -m pip install --quiet --no-deps -e .
+	$(PEERS)/bin/python -m pip install --quiet safetensors typer
+	$(PEERS)/bin/python -c "import clustpy.deep, torchvision.ops, dendrogen.metrics"
+	touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+
 # Debian's Chromium and its driver, for the report's browser test (tests/test_report_browser.py).
 # Nothing to do when both are present; installs them as root (or with passwordless sudo);
 # elsewhere it fails with the reason, and the browser test then skips locally.
@@ -55,4 +76,4 @@ data-fashion-mnist:
 	apt-get install -y dataset-fashion-mnist || sudo apt-get install -y dataset-fashion-mnist
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(PEERS) build *.egg-info src/*.egg-info

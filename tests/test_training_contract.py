@@ -14,7 +14,18 @@ import numpy as np
 import pytest
 import torch
 
-from dendrogen import GMDGM, HTVAE, SOMVAE, VLAC, VLAE, TreeVAE
+from dendrogen import (
+    GMDGM,
+    HTVAE,
+    SOMVAE,
+    VAE,
+    VLAC,
+    VLAE,
+    Agglomerative,
+    Bisecting,
+    LadderVAE,
+    TreeVAE,
+)
 from dendrogen.estimators import ESTIMATORS
 from dendrogen.estimators.base import DeepEstimator
 from dendrogen.training import Checkpoint, data_fingerprint
@@ -25,7 +36,9 @@ from dendrogen.training.trainer import (
     parameter_names,
 )
 
-ALL = [TreeVAE, HTVAE, SOMVAE, VLAC, VLAE, GMDGM]
+ALL = [TreeVAE, HTVAE, SOMVAE, VLAC, VLAE, GMDGM, VAE, LadderVAE]
+#: the baselines over embeddings: a tree over a VAE's (or the raw inputs') embedding
+TREES = [Agglomerative, Bisecting]
 SHARED = ("learning_rate", "batch_size", "device", "verbose", "random_state", "preset", "schedule")
 TREE_TINY = dict(max_leaves=3, max_depth=2, latent_dim=2, width=8, batch_size=32, random_state=0,
                  schedule=dict(initial=6, subtree=4, intermediate=0, finetune=4))  # fmt: skip
@@ -75,7 +88,10 @@ def test_optimizer_state_is_keyed_by_name_and_lands_on_the_same_tensor_in_anothe
     ("cls", "params", "data"),
     [(VLAC, VLAC_TINY, "X"), (HTVAE, HTVAE_TINY | {"schedule": {"train": 3}}, "images"),
      (GMDGM, dict(n_components=2, z_dim=2, depth=2, arch="mlp", hidden=8, batch_size=16,
-                  random_state=0, schedule={"train": 8}), "X")],
+                  random_state=0, schedule={"train": 8}), "X"),
+     (VAE, dict(latent_dim=2, width=8, batch_size=16, random_state=0, schedule={"train": 8}), "X"),
+     (LadderVAE, dict(n_layers=3, latent_dim=2, width=8, batch_size=16, random_state=0,
+                      schedule={"train": 8}), "images")],
 )  # fmt: skip
 def test_an_interrupted_fit_of_any_estimator_resumes_exactly(
     cls, params, data, tmp_path, request, monkeypatch
@@ -208,6 +224,8 @@ def test_no_source_file_passes_about_500_lines():
 def test_every_model_has_forward_returning_named_loss_terms(cls, images):
     est = cls(**{"TreeVAE": TREE_TINY, "VLAC": VLAC_TINY, "HTVAE": HTVAE_TINY}.get(
         cls.__name__, {"batch_size": 32, "random_state": 0}))  # fmt: skip
+    if cls in (VAE, LadderVAE):
+        est.set_params(preset="tiny", latent_dim=2, width=8)
     if cls in (VLAE, GMDGM):
         est.set_params(arch="mlp", hidden=8, schedule={"train": 2})
         if cls is GMDGM:
@@ -223,7 +241,7 @@ def test_every_model_has_forward_returning_named_loss_terms(cls, images):
 
 
 # ------------------------------------------------------------------ one estimator contract
-@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("cls", ALL + TREES)
 def test_one_fit_signature(cls):
     params = inspect.signature(cls.fit).parameters
     assert list(params)[:3] == ["self", "X", "y"] and params["y"].default is None
@@ -232,7 +250,7 @@ def test_one_fit_signature(cls):
 
 
 def test_shared_training_parameters_have_one_name_and_one_default():
-    defaults = {cls: cls().get_params() for cls in ALL}
+    defaults = {cls: cls().get_params() for cls in ALL + TREES}
     for name in (*SHARED, "checkpoint_every"):
         values = {repr(d[name]) for d in defaults.values()}
         assert len(values) == 1, (name, values)
@@ -241,7 +259,7 @@ def test_shared_training_parameters_have_one_name_and_one_default():
     assert defaults[TreeVAE]["device"] == "cpu" and defaults[TreeVAE]["verbose"] is False
 
 
-@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("cls", ALL + TREES)
 @pytest.mark.parametrize(
     "bad",
     [
@@ -305,7 +323,7 @@ def test_map_models_score_the_mean_objective_per_sample(cls, images):
     assert m.score(images[:32]) != m.score(images[32:])
 
 
-@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("cls", ALL + TREES)
 def test_every_class_has_its_own_literal_docstring(cls):
     doc = cls.__dict__.get("__doc__")
     assert doc and "Args:" in doc
@@ -315,4 +333,4 @@ def test_every_class_has_its_own_literal_docstring(cls):
 def test_old_parameter_names_of_saved_models_are_read():
     upgraded = DeepEstimator._upgrade_params({"lr": 0.01, "max_steps": 40, "K": [1, 2]})
     assert upgraded == {"learning_rate": 0.01, "schedule": {"train": 40}, "K": [1, 2]}
-    assert set(ESTIMATORS) == {c.__name__ for c in ALL}
+    assert set(ESTIMATORS) == {c.__name__ for c in ALL + TREES}

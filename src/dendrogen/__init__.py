@@ -21,6 +21,10 @@ _LAZY = {
     "VLAC": "dendrogen.estimators",
     "VLAE": "dendrogen.estimators",
     "GMDGM": "dendrogen.estimators",
+    "VAE": "dendrogen.estimators",
+    "LadderVAE": "dendrogen.estimators",
+    "Agglomerative": "dendrogen.estimators",
+    "Bisecting": "dendrogen.estimators",
     "load": "dendrogen.estimators",
 }
 

@@ -247,7 +247,11 @@ def _print_metrics(metrics: dict[str, float]) -> None:
 @command()
 def fit(
     model: str = typer.Option(
-        "treevae", "--model", "-m", help="treevae, htvae, somvae, vlac, vlae or gmdgm."
+        "treevae",
+        "--model",
+        "-m",
+        help="treevae, htvae, somvae, vlac, vlae, gmdgm; baselines: vae, laddervae, "
+        "agglomerative, bisecting.",
     ),
     data: str = typer.Option("digits", "--data", "-d", help="Data set name or file/folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder the fitted model is written to."),

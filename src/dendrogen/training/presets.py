@@ -151,6 +151,53 @@ class SinglePhaseSchedule:
         return max(int(length), int(self.min_steps))
 
 
+@dataclass
+class VAESchedule:
+    """One phase ``train`` with a KL warm-up and a stepped learning rate (VAE, LadderVAE;
+    baselines.md §1).
+
+    ``unit="epochs"`` (the paper): α = min(1, kl_start + e·kl_decay) at epoch e, lr ×0.1 every
+    ``lr_drop_epochs`` epochs (0: never). ``unit="steps"``: α ramps from ``kl_start`` to 1 over
+    ``kl_ramp`` of the phase, lr ×0.1 at ``lr_drop_at``; ``max_epochs`` caps the passes over the
+    data (at least ``min_steps_fraction`` of ``train``), as TreeVAE's :class:`Schedule` does.
+    """
+
+    unit: str = "steps"
+    train: int = 4000
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    kl_start: float = 0.0
+    kl_decay: float = 0.01
+    lr_drop_epochs: int = 100
+    kl_ramp: float = 0.5
+    lr_drop_at: float = 2 / 3
+    max_epochs: float | None = None
+    min_steps_fraction: float = 0.25
+
+    def __post_init__(self) -> None:
+        _check_fields(self, ("train", "lr_drop_epochs"), ("lr", "max_epochs", "min_steps_fraction"))
+        if self.train < 1:
+            raise ValueError(f"schedule 'train' must be an integer >= 1, got {self.train!r}")
+        for name in ("kl_start", "kl_decay", "kl_ramp", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+                raise ValueError(f"schedule {name!r} must be a number >= 0, got {value!r}")
+
+    def phase(self, steps_per_epoch: int) -> Phase:
+        """The ``train`` phase for data giving ``steps_per_epoch`` batches."""
+        if self.unit == "epochs":
+            return Phase.from_epochs(
+                "train", self.train, steps_per_epoch, kl_start=self.kl_start,
+                kl_decay=self.kl_decay, lr=self.lr, weight_decay=self.weight_decay,
+                lr_drop_epochs=self.lr_drop_epochs,
+            )  # fmt: skip
+        steps = Schedule.steps_for(self, self.train, steps_per_epoch)  # type: ignore[arg-type]
+        return Phase.from_steps(
+            "train", steps, lr=self.lr, weight_decay=self.weight_decay,
+            kl_start=min(1.0, self.kl_start), kl_ramp=self.kl_ramp, lr_drop_at=self.lr_drop_at,
+        )  # fmt: skip
+
+
 #: TreeVAE: ``paper`` reproduces the published schedule (1,710 epochs for 10 leaves); ``fast``
 #: (the default) spends optimizer steps, not epochs, at most 100 passes over the training set per
 #: phase (so a small data set is not over-trained); ``tiny`` exists for tests and estimator
@@ -204,6 +251,23 @@ LADDER_PRESETS: dict[str, dict[str, Any]] = {
     # Tests and scikit-learn's estimator checks.
     "tiny": {"schedule": dict(unit="steps", train=30),
              "learning_rate": 1e-3, "batch_size": 32, "widths": "fast"},
+}  # fmt: skip
+
+#: VAE and LadderVAE (baselines.md §1–2). ``paper``: 350 epochs, α = min(1, e/100), Adam 1e-3
+#: with coupled weight decay 1e-5, lr ×0.1 every 100 epochs, batch 256. ``fast``: a step budget
+#: of at most 100 passes over the data, the same shape of KL warm-up and lr drop. ``htvae``: the
+#: VAE of VAE-HKMeans / VAE-RGMM (§8): 20 epochs of Adam 5e-4, batch 32, KL weight 1 throughout.
+VAE_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"schedule": dict(unit="epochs", train=350, kl_start=0.0, kl_decay=0.01,
+                               lr_drop_epochs=100),
+              "learning_rate": 1e-3, "batch_size": 256},
+    "fast": {"schedule": dict(unit="steps", train=4000, max_epochs=100),
+             "learning_rate": 1e-3, "batch_size": 256},
+    "htvae": {"schedule": dict(unit="epochs", train=20, kl_start=1.0, kl_decay=0.0,
+                               lr_drop_epochs=0, weight_decay=0.0),
+              "learning_rate": 5e-4, "batch_size": 32},
+    "tiny": {"schedule": dict(unit="steps", train=30),
+             "learning_rate": 1e-3, "batch_size": 64},
 }  # fmt: skip
 
 #: the name TreeVAE's presets had when they lived in ``dendrogen.models.treevae.config``.
@@ -282,9 +346,11 @@ __all__ = [
     "PRESETS",
     "TREEVAE_PRESETS",
     "UNITS",
+    "VAE_PRESETS",
     "Schedule",
     "Settings",
     "SinglePhaseSchedule",
+    "VAESchedule",
     "make_schedule",
     "resolve_settings",
 ]
