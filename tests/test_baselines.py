@@ -228,3 +228,23 @@ def test_cli_fits_and_evaluates_a_baseline(tmp_path):
     result = runner.invoke(app, ["evaluate", str(out), "--data", "digits", "--limit", "200"])
     assert result.exit_code == 0, result.output
     assert "dp" in result.output and "nmi" in result.output
+    # the tree picture: examples of every leaf under the truncated dendrogram
+    result = runner.invoke(app, ["tree", str(out), "--limit", "200", "-o", str(tmp_path / "t.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_tree_pictures_of_both_tree_baselines_and_a_clear_error_without_a_tree(tmp_path, images):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    y = np.arange(len(images)) % 3
+    for model in (Agglomerative(embedding="raw", n_leaves=4),
+                  Bisecting(embedding="raw", n_leaves=4, random_state=0)):  # fmt: skip
+        path = tmp_path / f"{type(model).__name__}.png"
+        fig = model.fit(images).plot(images, y, path=path)
+        assert path.stat().st_size > 5_000
+        assert len(fig.axes) == 1 + 4  # the tree, then one panel of examples per leaf
+    vae = VAE(preset="tiny", likelihood="gaussian", batch_size=16).fit(images)
+    with pytest.raises(NotImplementedError, match="VAE has no tree to draw"):
+        vae.plot(images)

@@ -431,7 +431,10 @@ def tree(
     names = getattr(dataset, "classes", None) if dataset is not None else None
     if names is not None and _accepts(est.plot, "class_names"):
         options["class_names"] = list(names)
-    est.plot(X, y, path=out, **options)
+    try:
+        est.plot(X, y, path=out, **options)
+    except NotImplementedError as err:
+        _fail(f"{err}; `dendrogen sample` generates from it")
     typer.echo(f"picture written to {out}")
 
 

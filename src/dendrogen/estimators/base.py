@@ -414,7 +414,7 @@ class DeepEstimator(BaseEstimator):
     def plot(self, X: Any, y: Any = None, path: str | os.PathLike | None = None, **options: Any):
         """Draw the learned structure with examples (``dendrogen tree``); returns the Figure,
         saved to ``path`` when given."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no tree to draw")
 
     def report(
         self, X: Any, y: Any = None, path: str | os.PathLike = "report.html", **options: Any

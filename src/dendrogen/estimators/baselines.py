@@ -122,6 +122,20 @@ class EmbeddingBaseline(ClusterMixin, TransformerMixin, DeepEstimator):
             raise ValueError("embedding='raw' has no generative model to sample from")
         return self.embedder_.sample(n_samples, **selectors)
 
+    def plot(self, X: Any, y: Any = None, path: str | os.PathLike | None = None, **options: Any):
+        """The tree with examples of X (N, *input_shape) at each leaf (``dendrogen tree``); no
+        generations (a baseline's generative model has no per-leaf prior). Returns the Figure,
+        saved to ``path`` when given."""
+        from dendrogen.plots import save_figure
+        from dendrogen.plots.tree import plot_tree
+
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        fig = plot_tree(self, X, None if y is None else np.asarray(y), n_generated=0, **options)
+        if path is not None:
+            save_figure(fig, path)
+        return fig
+
     # ------------------------------------------------------------------ save / load
     def _state_config(self) -> dict[str, Any]:
         if self.embedder_ is None:

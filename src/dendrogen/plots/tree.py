@@ -57,10 +57,12 @@ def plot_tree(
     class_names: list[str] | None = None,
     seed: int = 0,
 ) -> Figure:
-    """Draw a fitted TreeVAE's tree with examples and generations at each leaf.
+    """Draw a fitted model's tree with examples (and generations) at each leaf.
 
     Args:
-        model: a fitted :class:`dendrogen.TreeVAE`.
+        model: a fitted :class:`dendrogen.TreeVAE`, or a tree baseline (``Agglomerative``,
+            ``Bisecting``: a ``tree_`` and ``predict_node``; they generate nothing per leaf, so
+            ``n_generated`` must be 0 for them).
         X: data to assign to leaves (N, *input_shape), e.g. the training set.
         y: optional labels; each node then shows its majority label and its share.
         n_examples: training samples shown per leaf.
@@ -68,14 +70,21 @@ def plot_tree(
         class_names: names for the label values.
     """
     tree: Tree = model.tree_
-    labels = model.predict(X)
-    leaf_of_point = np.asarray(model.leaves_)[labels]
+    if hasattr(model, "predict_node"):  # baselines: predict gives flat clusters, not leaves
+        leaf_of_point = np.asarray(model.predict_node(X))
+        column = {leaf: i for i, leaf in enumerate(tree.leaves)}
+        labels = np.array([column[leaf] for leaf in leaf_of_point.tolist()], dtype=np.int64)
+    else:
+        labels = model.predict(X)
+        leaf_of_point = np.asarray(model.leaves_)[labels]
     counts = _node_counts(tree, leaf_of_point)
     majority = _majority(tree, leaf_of_point, np.asarray(y), class_names) if y is not None else {}
     pos = tree_layout(tree)
     n_leaves, depth = len(tree.leaves), tree.max_depth
-    fig = plt.figure(figsize=(max(6.0, 1.9 * n_leaves), 1.3 * depth + 4.2))
-    ax = fig.add_axes((0.02, 0.42, 0.96, 0.56))
+    rows = 2 if n_generated else 1  # the example row, and the generated row when asked
+    fig = plt.figure(figsize=(max(6.0, 1.9 * n_leaves), 1.3 * depth + 2.1 * rows))
+    top = 0.42 if rows == 2 else 0.3
+    ax = fig.add_axes((0.02, top, 0.96, 0.98 - top))
     ax.set_xlim(-0.6, n_leaves - 0.4)
     ax.set_ylim(-depth - 0.45, 0.35)
     ax.axis("off")
@@ -96,17 +105,19 @@ def plot_tree(
     for col in range(n_leaves):
         left = 0.02 + col * width
         members = np.flatnonzero(labels == col)
-        ex_ax = fig.add_axes((left + 0.05 * width, 0.22, 0.9 * width, 0.18))
+        ex_ax = fig.add_axes((left + 0.05 * width, top - 0.2, 0.9 * width, 0.18))
         if members.size:
             pick = rng.choice(members, size=min(n_examples, members.size), replace=False)
             show_samples(ex_ax, X[pick], ncol=_ncol(n_examples))
         else:
             ex_ax.axis("off")
         ex_ax.set_title(f"leaf {col}", fontsize=8)
-        gen_ax = fig.add_axes((left + 0.05 * width, 0.02, 0.9 * width, 0.18))
-        show_samples(gen_ax, model.sample(n_generated, leaf=col), ncol=_ncol(n_generated))
-    fig.text(0.005, 0.31, "data", rotation=90, va="center", fontsize=9)
-    fig.text(0.005, 0.11, "generated", rotation=90, va="center", fontsize=9)
+        if n_generated:
+            gen_ax = fig.add_axes((left + 0.05 * width, 0.02, 0.9 * width, 0.18))
+            show_samples(gen_ax, model.sample(n_generated, leaf=col), ncol=_ncol(n_generated))
+    fig.text(0.005, top - 0.11, "data", rotation=90, va="center", fontsize=9)
+    if n_generated:
+        fig.text(0.005, 0.11, "generated", rotation=90, va="center", fontsize=9)
     return fig
 
 

@@ -295,7 +295,10 @@ def view_for(model: Any, X: np.ndarray, seed: int = 0) -> ModelView:
         return MapView(model, X, seed)
     if isinstance(model, LadderEstimator):
         return LadderView(model, X, seed)
-    raise TypeError(f"no report for {type(model).__name__}; it is not a dendrogen estimator")
+    raise TypeError(
+        f"no report for {type(model).__name__}: the report covers TreeVAE, HTVAE / SOM-VAE and "
+        "VLAC / VLAE / GM-DGM; for a baseline use `dendrogen evaluate` and `dendrogen tree`"
+    )
 
 
 def _apportion(weights: np.ndarray, n: int) -> np.ndarray:
