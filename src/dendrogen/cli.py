@@ -243,6 +243,29 @@ def _print_metrics(metrics: dict[str, float]) -> None:
         )
 
 
+#: data sets that TreeVAE fits with the contrastive loss unless told otherwise (treevae.md §4).
+CONTRASTIVE_DATA = ("cifar10", "cifar100", "celeba")
+
+
+def _contrastive_setting(params: dict, name: str, data: str, flag: bool | None) -> None:
+    """Set ``params["contrastive"]`` from ``--contrastive`` and the data set: the data set's own
+    augmentation when it has one (dendrogen.data.augment.AUGMENTATIONS), else "auto"."""
+    from dendrogen.data.augment import AUGMENTATIONS
+    from dendrogen.data.registry import _canonical
+
+    data = _canonical(data) or data
+    if "contrastive" in params or (flag is None and data not in CONTRASTIVE_DATA):
+        return
+    if name != "TreeVAE":
+        if flag:
+            _fail(f"--contrastive is a TreeVAE option; {name} has no contrastive loss")
+        return
+    if flag is False:
+        params["contrastive"] = False
+    else:
+        params["contrastive"] = {"augmentation": data} if data in AUGMENTATIONS else True
+
+
 # ---------------------------------------------------------------------------------------- commands
 @command()
 def fit(
@@ -275,6 +298,12 @@ def fit(
         "--keep-checkpoint/--drop-checkpoint",
         help="Keep OUT/checkpoint after a successful fit, or remove its files.",
     ),
+    contrastive: bool | None = typer.Option(
+        None,
+        "--contrastive/--no-contrastive",
+        help="TreeVAE's contrastive extension (two augmented views per image, NT-Xent); on by "
+        "default for cifar10, cifar100 and celeba, whose augmentation it uses.",
+    ),
 ) -> None:
     """Fit a model on a data set's training split and save it (progress bar while it trains).
 
@@ -295,6 +324,7 @@ def fit(
     params.setdefault("random_state", seed)
     params.setdefault("device", device)
     params.setdefault("verbose", main)  # a progress bar on the command line (rank 0's)
+    _contrastive_setting(params, cls.__name__, data, contrastive)
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
