@@ -243,29 +243,6 @@ def _print_metrics(metrics: dict[str, float]) -> None:
         )
 
 
-#: data sets that TreeVAE fits with the contrastive loss unless told otherwise (treevae.md §4).
-CONTRASTIVE_DATA = ("cifar10", "cifar100", "celeba")
-
-
-def _contrastive_setting(params: dict, name: str, data: str, flag: bool | None) -> None:
-    """Set ``params["contrastive"]`` from ``--contrastive`` and the data set: the data set's own
-    augmentation when it has one (dendrogen.data.augment.AUGMENTATIONS), else "auto"."""
-    from dendrogen.data.augment import AUGMENTATIONS
-    from dendrogen.data.registry import _canonical
-
-    data = _canonical(data) or data
-    if "contrastive" in params or (flag is None and data not in CONTRASTIVE_DATA):
-        return
-    if name != "TreeVAE":
-        if flag:
-            _fail(f"--contrastive is a TreeVAE option; {name} has no contrastive loss")
-        return
-    if flag is False:
-        params["contrastive"] = False
-    else:
-        params["contrastive"] = {"augmentation": data} if data in AUGMENTATIONS else True
-
-
 # ---------------------------------------------------------------------------------------- commands
 @command()
 def fit(
@@ -311,6 +288,7 @@ def fit(
     only rank 0 prints, writes the checkpoint and the model.
     """
     from dendrogen import io
+    from dendrogen.cli_options import contrastive_setting
     from dendrogen.estimators.base import validate_params
     from dendrogen.training.distributed import launched_by_torchrun
 
@@ -324,7 +302,10 @@ def fit(
     params.setdefault("random_state", seed)
     params.setdefault("device", device)
     params.setdefault("verbose", main)  # a progress bar on the command line (rank 0's)
-    _contrastive_setting(params, cls.__name__, data, contrastive)
+    try:
+        contrastive_setting(params, cls.__name__, data, contrastive)
+    except ValueError as err:
+        _fail(str(err))
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -385,6 +366,12 @@ def evaluate(
     ),
     layer: int | None = typer.Option(None, "--layer", help="VLAC layer to score."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
+    attributes: bool = typer.Option(
+        False,
+        "--attributes",
+        help="Also write the frequency of each binary attribute per leaf (CelebA; the TreeVAE "
+        "paper's Table 3) as a CSV table and a heat-map PNG beside the metrics.",
+    ),
 ) -> None:
     """Score a fitted model: DP, LP, ACC, NMI, ELBO, RL (and LL, D_tree where they apply)."""
     est = _load_model(model_dir)
@@ -405,6 +392,15 @@ def evaluate(
     target = json_out or Path(model_dir) / f"metrics_{Path(data).name}_{split}.json"
     write_json(target, metrics)
     typer.echo(f"metrics written to {target}")
+    if attributes:
+        from dendrogen.cli_options import write_attribute_table
+
+        stem = target.parent / f"attributes_{Path(data).name}_{split}"
+        try:
+            table, picture = write_attribute_table(est, X, dataset, split, limit, stem)
+        except ValueError as err:
+            _fail(str(err))
+        typer.echo(f"attribute frequencies per leaf written to {table} and {picture}")
 
 
 @command()
