@@ -241,11 +241,12 @@ def test_colour_shapes_are_deterministic_nested_and_in_range():
 
 
 # ---------------------------------------------------------------------------------------- quality
-#: the settings of benchmarks/treevae_contrastive.py (--set initial=300 subtree=100 finetune=100),
-#: whose seed table is in BENCHMARKS.md ("Contrastive TreeVAE on colour shapes").
+#: the default settings of benchmarks/treevae_contrastive.py, whose seed table is in
+#: BENCHMARKS.md ("Contrastive TreeVAE on colour shapes"); a cheaper 300/100/100 budget gained
+#: less than 0.10 on seed 2, so the test keeps this one.
 QUALITY = dict(max_leaves=4, max_depth=2, latent_dim=8, width=64, batch_size=32,
-               learning_rate=2e-3, schedule=dict(initial=300, subtree=100, intermediate=0,
-                                                 finetune=100, max_epochs=None))  # fmt: skip
+               learning_rate=2e-3, schedule=dict(initial=400, subtree=150, intermediate=0,
+                                                 finetune=150, max_epochs=None))  # fmt: skip
 
 
 def _scores(seed: int, contrastive: bool) -> dict[str, float]:
