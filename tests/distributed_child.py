@@ -56,6 +56,13 @@ def images() -> np.ndarray:
     return rng.uniform(0, 1, size=(64, 1, 8, 8)).astype(np.float32)
 
 
+def colour_images() -> np.ndarray:
+    """(64, 3, 16, 16) colour shapes (dendrogen.data.synthetic.make_colour_shapes)."""
+    from dendrogen.data.synthetic import make_colour_shapes
+
+    return make_colour_shapes(64, size=16, random_state=0).X
+
+
 def digest(module: torch.nn.Module) -> str:
     """SHA-256 of every parameter and buffer, by name: equal only for bit-identical models."""
     h = hashlib.sha256()
@@ -104,6 +111,12 @@ def main() -> None:
             est.fit(data(), checkpoint_dir=args.checkpoint)
             report["treevae_tree"] = est.tree_.to_dict()
             report["treevae_events"] = [r for r in est.history_ if "event" in r]
+        elif name == "contrastive":  # each rank augments its own rows (treevae.md §5)
+            est = TreeVAE(**(TREEVAE | {"batch_size": args.batch, "contrastive": True,
+                                        "schedule": dict(initial=8, subtree=4, intermediate=0,
+                                                         finetune=4)}))  # fmt: skip
+            est.fit(colour_images(), checkpoint_dir=args.checkpoint)
+            report["contrastive_tree"] = est.tree_.to_dict()
         elif name == "htvae":
             est = HTVAE(**(HTVAE_PARAMS | {"batch_size": args.batch})).fit(images())
         else:

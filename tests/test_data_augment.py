@@ -49,7 +49,14 @@ def test_two_views_stacks_two_different_views(rgb):
     views = two_views(rgb, cifar_augment, generator=gen())
     assert views.shape == (16, 3, 32, 32)
     assert not torch.equal(views[:8], views[8:])
-    assert set(AUGMENTATIONS) == {"cifar10", "cifar100", "celeba", "omniglot", "omniglot5"}
+    assert set(AUGMENTATIONS) == {
+        "cifar10",
+        "cifar100",
+        "celeba",
+        "colour",
+        "omniglot",
+        "omniglot5",
+    }
 
 
 def test_full_crop_is_identity(rgb):
@@ -111,3 +118,11 @@ def test_affine_identity_and_fill():
 def test_bad_input():
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         cifar_augment(torch.rand(3, 32, 32))
+
+
+def test_colour_augment_keeps_shape_and_range(rgb):
+    from dendrogen.data.augment import colour_augment
+
+    out = colour_augment(rgb, generator=gen())
+    assert out.shape == rgb.shape and 0 <= out.min() and out.max() <= 1
+    assert not torch.equal(out, colour_augment(rgb, generator=gen(1)))

@@ -129,6 +129,17 @@ def test_two_ranks_build_the_same_tree_and_bit_identical_parameters(two_ranks):
     assert events.count("split_init") >= 2 and "split" in events and "prune" in events
 
 
+def test_two_ranks_fit_the_contrastive_treevae_to_bit_identical_parameters(tmp_path):
+    """Each rank augments its own rows (its own random views); the averaged steps keep the
+    ranks' models identical."""
+    check(torchrun(2, tmp_path, "--models", "contrastive"))
+    first, second = report(tmp_path, 0), report(tmp_path, 1)
+    assert first["contrastive_distributed"] and second["contrastive_distributed"]
+    assert first["contrastive_digest"] == second["contrastive_digest"]
+    assert first["contrastive_loss"] == second["contrastive_loss"]
+    assert first["contrastive_tree"] == second["contrastive_tree"]
+
+
 def test_two_ranks_of_batch_b_follow_one_process_of_batch_2b(tmp_path):
     """2 ranks x 16 rows read, per step, exactly the 32 rows one process reads with batch 32
     (DistributedSampler semantics over the same seeded permutation), and the averaged gradient

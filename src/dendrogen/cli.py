@@ -279,6 +279,12 @@ def fit(
         "--keep-checkpoint/--drop-checkpoint",
         help="Keep OUT/checkpoint after a successful fit, or remove its files.",
     ),
+    contrastive: bool | None = typer.Option(
+        None,
+        "--contrastive/--no-contrastive",
+        help="TreeVAE's contrastive extension (two augmented views per image, NT-Xent); on by "
+        "default for cifar10, cifar100 and celeba, whose augmentation it uses.",
+    ),
 ) -> None:
     """Fit a model on a data set's training split and save it (progress bar while it trains).
 
@@ -286,6 +292,7 @@ def fit(
     only rank 0 prints, writes the checkpoint and the model.
     """
     from dendrogen import io
+    from dendrogen.cli_options import contrastive_setting
     from dendrogen.estimators.base import validate_params
     from dendrogen.training.distributed import launched_by_torchrun
 
@@ -299,6 +306,10 @@ def fit(
     params.setdefault("random_state", seed)
     params.setdefault("device", device)
     params.setdefault("verbose", main)  # a progress bar on the command line (rank 0's)
+    try:
+        contrastive_setting(params, cls.__name__, data, contrastive)
+    except ValueError as err:
+        _fail(str(err))
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -359,6 +370,12 @@ def evaluate(
     ),
     layer: int | None = typer.Option(None, "--layer", help="VLAC layer to score."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the metrics here."),
+    attributes: bool = typer.Option(
+        False,
+        "--attributes",
+        help="Also write the frequency of each binary attribute per leaf (CelebA; the TreeVAE "
+        "paper's Table 3) as a CSV table and a heat-map PNG beside the metrics.",
+    ),
 ) -> None:
     """Score a fitted model: DP, LP, ACC, NMI, ELBO, RL (and LL, D_tree where they apply)."""
     est = _load_model(model_dir)
@@ -379,6 +396,15 @@ def evaluate(
     target = json_out or Path(model_dir) / f"metrics_{Path(data).name}_{split}.json"
     write_json(target, metrics)
     typer.echo(f"metrics written to {target}")
+    if attributes:
+        from dendrogen.cli_options import write_attribute_table
+
+        stem = target.parent / f"attributes_{Path(data).name}_{split}"
+        try:
+            table, picture = write_attribute_table(est, X, dataset, split, limit, stem)
+        except ValueError as err:
+            _fail(str(err))
+        typer.echo(f"attribute frequencies per leaf written to {table} and {picture}")
 
 
 @command()

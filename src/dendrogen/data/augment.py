@@ -23,6 +23,7 @@ __all__ = [
     "celeba_augment",
     "cifar_augment",
     "color_jitter",
+    "colour_augment",
     "hflip",
     "hsv_to_rgb",
     "omniglot_augment",
@@ -336,6 +337,17 @@ def celeba_augment(x: torch.Tensor, generator: torch.Generator | None = None) ->
     return color_jitter(x, 0.2, 0.2, 0.2, 0.0, p=0.8, generator=generator)
 
 
+def colour_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Small RGB images whose colours carry no class information (e.g.
+    :func:`dendrogen.data.synthetic.make_colour_shapes`): RandomResizedCrop(scale 0.35-1),
+    horizontal flip, ColorJitter(0.5, 0.5, 0.5, 0.5) with p 0.9 (hue 0.5 turns the colour wheel
+    all the way), grayscale with p 0.2. (B, 3, H, W) → (B, 3, H, W)."""
+    x = random_resized_crop(x, x.shape[-2:], scale=(0.35, 1.0), generator=generator)
+    x = hflip(x, generator=generator)
+    x = color_jitter(x, 0.5, 0.5, 0.5, 0.5, p=0.9, generator=generator)
+    return random_grayscale(x, p=0.2, generator=generator)
+
+
 def omniglot_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """treevae.md §8 (Omniglot training): RandomAffine(10 degrees, translate 1/28, scale
     0.9-1.1, shear 0.01, fill 1)."""
@@ -350,6 +362,7 @@ AUGMENTATIONS: dict[str, Augmentation] = {
     "cifar10": cifar_augment,
     "cifar100": cifar_augment,
     "celeba": celeba_augment,
+    "colour": colour_augment,
     "omniglot": omniglot_augment,
     "omniglot5": omniglot_augment,
 }

@@ -2,11 +2,14 @@
 
 - :func:`make_hierarchical` : vectors or small images built from coarse prototypes × fine
   variations, so a good model groups the fine classes of one coarse class together.
+- :func:`make_colour_shapes` : small RGB images whose nested class is the shape (blobs: disc,
+  square, diamond; strokes: plus, cross, ring) under strong nuisances that carry no class
+  information: hue, brightness, background colour and position, for the contrastive TreeVAE.
 - :func:`make_breaths` : breath-like 2-channel sequences (flow, pressure; 200 points) in 10
   classes and 3 super-classes named as the HTVAE paper's private ventilator data (htvae.md §8),
   for the 1-D convolutional models.
 
-Both are deterministic given ``random_state`` and return float32 inputs in [0, 1].
+All are deterministic given ``random_state`` and return float32 inputs in [0, 1].
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ import numpy as np
 from dendrogen.data.hierarchies import hierarchy_from_spec
 from dendrogen.tree import Tree
 
-__all__ = ["BREATH_CLASSES", "BREATH_SPEC", "SyntheticSet", "make_breaths", "make_hierarchical"]
+__all__ = [
+    "BREATH_CLASSES",
+    "BREATH_SPEC",
+    "COLOUR_SHAPES",
+    "SyntheticSet",
+    "make_breaths",
+    "make_colour_shapes",
+    "make_hierarchical",
+]
 
 #: the ten breath classes in the paper's order (htvae.md §8).
 BREATH_CLASSES: tuple[str, ...] = (
@@ -174,3 +185,110 @@ def make_breaths(
     X = ((X - lo) / (hi - lo)).astype(np.float32)
     tree = hierarchy_from_spec(BREATH_SPEC, BREATH_CLASSES)
     return SyntheticSet(X, y.astype(np.int64), s.astype(np.int64), tree)
+
+
+#: the shapes of :func:`make_colour_shapes`, per super-class (filled blobs, thin strokes).
+COLOUR_SHAPES: dict[str, tuple[str, ...]] = {
+    "blob": ("disc", "square", "diamond"),
+    "stroke": ("plus", "cross", "ring"),
+}
+
+
+def _shape_masks(
+    shape: np.ndarray, dx: np.ndarray, dy: np.ndarray, radius: np.ndarray, softness: float
+) -> np.ndarray:
+    """Soft masks in [0, 1] of each sample's shape; dx, dy (N, S, S) are pixel offsets from its
+    centre, radius (N, 1, 1) its size; shape (N,) indexes the flattened :data:`COLOUR_SHAPES`."""
+    r = radius
+    half = 0.18 * r  # half the width of a stroke
+    euclid = np.hypot(dx, dy)
+    inside = np.empty_like(dx)  # signed distance to the edge, positive inside
+    dist = {
+        0: r - euclid,  # disc
+        1: 0.85 * r - np.maximum(np.abs(dx), np.abs(dy)),  # square
+        2: 1.2 * r - (np.abs(dx) + np.abs(dy)),  # diamond
+        3: np.maximum(  # plus: a horizontal and a vertical bar
+            np.minimum(half - np.abs(dy), r - np.abs(dx)),
+            np.minimum(half - np.abs(dx), r - np.abs(dy)),
+        ),
+        4: np.maximum(  # cross: the plus turned by 45 degrees
+            np.minimum(half - np.abs(dx - dy) / np.sqrt(2), r - np.abs(dx + dy) / np.sqrt(2)),
+            np.minimum(half - np.abs(dx + dy) / np.sqrt(2), r - np.abs(dx - dy) / np.sqrt(2)),
+        ),
+        5: half - np.abs(euclid - 0.8 * r),  # ring
+    }
+    for k, value in dist.items():
+        rows = shape == k
+        inside[rows] = value[rows]
+    return 1.0 / (1.0 + np.exp(-inside / softness))
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """HSV arrays (N,) in [0, 1] → RGB (N, 3)."""
+    i = np.floor(h * 6.0).astype(np.int64) % 6
+    f = h * 6.0 - np.floor(h * 6.0)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    table = np.stack([np.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t),
+                                               (p, q, v), (t, p, v), (v, p, q))], 1)  # fmt: skip
+    return table[np.arange(len(h)), i]
+
+
+def make_colour_shapes(
+    n_samples: int = 1000,
+    n_fine: int = 2,
+    size: int = 16,
+    shift: float = 3.0,
+    noise: float = 0.03,
+    random_state: int | np.random.Generator | None = 0,
+) -> SyntheticSet:
+    """RGB images (N, 3, size, size) of one shape each; the class is the shape, nested in two
+    super-classes (filled blobs; thin strokes), the rest is nuisance.
+
+    Classes, fine id ``c`` in super-class ``c // n_fine``: disc, square (, diamond) | plus,
+    cross (, ring). Per image, independently of the class: the shape's hue (uniform on the
+    colour wheel), saturation (0.6–1) and brightness (value 0.55–1); the background's hue
+    (uniform), saturation (0–0.6) and brightness (0.05–0.35); the position (centre shifted by
+    up to ``shift`` pixels each way); the size (±15 %); pixel noise. Colour and brightness thus
+    dominate the pixel variance, while only the shape says the class: a model that clusters
+    pixels groups colours, one trained to ignore what :func:`dendrogen.data.augment.
+    colour_augment` changes (crop, flip, colour jitter, grayscale) can group shapes.
+
+    Args:
+        n_samples: N, spread evenly over the 2·n_fine classes.
+        n_fine: classes per super-class, 2 or 3.
+        size: image side in pixels (at least 12).
+        shift: the largest shift of the centre, in pixels.
+        noise: std of the Gaussian pixel noise.
+        random_state: seed or Generator.
+
+    Returns:
+        A :class:`SyntheticSet` with X float32 in [0, 1].
+    """
+    if n_fine not in (2, 3):
+        raise ValueError(f"n_fine must be 2 or 3, got {n_fine}")
+    if n_samples < 1 or size < 12:
+        raise ValueError("n_samples must be >= 1 and size >= 12")
+    rng = _rng(random_state)
+    n_classes = 2 * n_fine
+    y = np.arange(n_samples) % n_classes
+    rng.shuffle(y)
+    coarse = y // n_fine
+    shape = coarse * 3 + y % n_fine  # index into the flattened COLOUR_SHAPES
+    centre = (size - 1) / 2 + rng.uniform(-shift, shift, size=(n_samples, 2))
+    radius = size * 0.3 * rng.uniform(0.85, 1.15, size=(n_samples, 1, 1))
+    grid = np.arange(size, dtype=np.float64)
+    dx = grid[None, None, :] - centre[:, 0, None, None]
+    dy = grid[None, :, None] - centre[:, 1, None, None]
+    dx, dy = np.broadcast_arrays(dx, dy)  # (N, S, S) each
+    mask = _shape_masks(shape, dx, dy, radius, softness=0.5)[:, None]  # (N, 1, S, S)
+    fg = _hsv_to_rgb(rng.uniform(0, 1, n_samples), rng.uniform(0.6, 1.0, n_samples),
+                     rng.uniform(0.55, 1.0, n_samples))  # fmt: skip
+    bg = _hsv_to_rgb(rng.uniform(0, 1, n_samples), rng.uniform(0.0, 0.6, n_samples),
+                     rng.uniform(0.05, 0.35, n_samples))  # fmt: skip
+    X = mask * fg[:, :, None, None] + (1 - mask) * bg[:, :, None, None]
+    X = X + rng.normal(0.0, noise, size=X.shape)
+    X = np.clip(X, 0.0, 1.0).astype(np.float32)
+    names = [COLOUR_SHAPES[g][k] for g in COLOUR_SHAPES for k in range(n_fine)]
+    spec = {g: list(range(i * n_fine, (i + 1) * n_fine)) for i, g in enumerate(COLOUR_SHAPES)}
+    tree = hierarchy_from_spec(spec, names)
+    return SyntheticSet(X, y.astype(np.int64), coarse.astype(np.int64), tree)

@@ -29,6 +29,12 @@ from dendrogen.estimators.base import (
 )
 from dendrogen.estimators.treevae_growth import TreeGrowth
 from dendrogen.models.treevae.config import TreeVAEConfig
+from dendrogen.models.treevae.contrastive import (
+    ContrastiveConfig,
+    ContrastiveTreeVAEModel,
+    resolve_augmentation,
+    view_pairs,
+)
 from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training import (
@@ -72,6 +78,11 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         checkpoint_every: seconds between mid-phase checkpoints when fitting with a folder.
         distributed: data-parallel training over the processes of ``torchrun``; None (auto)
             when launched by it, True requires it, False never.
+        contrastive: the contrastive extension for colour images (treevae.md §5): True, or a
+            dict of :class:`~dendrogen.models.treevae.contrastive.ContrastiveConfig` settings
+            (``weight`` λ = 100, ``temperature`` 0.5, ``router_temperature`` 1, ``combination``
+            "tf"/"sum", ``augmentation`` "auto" or a name). Each batch of ``batch_size``
+            images is augmented twice in torch inside the training loop.
 
     Fitted attributes: ``module_`` (the torch model), ``tree_`` (a :class:`dendrogen.tree.Tree`),
     ``leaves_`` (leaf node ids; cluster label k means leaf ``leaves_[k]``), ``labels_``,
@@ -90,6 +101,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         "obs_var": [Interval(Real, 0, None, closed="neither")],
         "min_leaf_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "max_growth_iterations": [Interval(Integral, 0, None, closed="left")],
+        "contrastive": ["boolean", dict],
     }
     #: the ranks of a data-parallel fit while it runs (growth statistics are gathered over them)
     _gather = None
@@ -114,6 +126,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         verbose: bool = False,
         checkpoint_every: float = 120.0,
         distributed: bool | None = None,
+        contrastive: bool | dict = False,
     ) -> None:
         self.max_leaves = max_leaves
         self.max_depth = max_depth
@@ -133,6 +146,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
         self.distributed = distributed
+        self.contrastive = contrastive
 
     # ------------------------------------------------------------------ validation
     def _needs_unit_interval(self) -> bool:
@@ -177,6 +191,13 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             input_shape=X.shape[1:], arch=self.arch, latent_dim=self.latent_dim, width=self.width,
             max_depth=self.max_depth, likelihood=self.likelihood_, obs_var=float(self.obs_var),
         )  # fmt: skip
+        self._contrastive_config = None
+        self._augment_pairs = None
+        if self.contrastive is not False:
+            self._contrastive_config = ContrastiveConfig.from_value(self.contrastive)
+            augment = resolve_augmentation(self._contrastive_config.augmentation, X.shape[1:])
+            rank = 0 if self.world_ is None else self.world_.rank
+            self._augment_pairs = view_pairs(augment, rank)
         ckpt = self._checkpoint(checkpoint_dir, X)
         # Data-parallel (torchrun): growth statistics are gathered over ranks during this fit.
         self._gather = self.world_
@@ -188,7 +209,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
 
     def _fit_seeded(self, X, config, settings, schedule, ckpt) -> None:
         with seeded(self.random_state):
-            self.module_ = self._build_module(lambda: TreeVAEModel(config), X)
+            self.module_ = self._build_module(lambda: self._make_model(config), X)
             cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1,
                       "phases_run": 0}  # fmt: skip
             self.history_ = []
@@ -204,6 +225,13 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             )  # fmt: skip
             self._train(trainer, schedule, data, X, cursor, subset, phase_state, ckpt)
         self._finish_fit(X)
+
+    def _make_model(self, config: TreeVAEConfig, tree: Tree | None = None) -> TreeVAEModel:
+        """The torch model of this estimator: contrastive when ``_contrastive_config`` is set."""
+        contrastive = getattr(self, "_contrastive_config", None)
+        if contrastive is None:
+            return TreeVAEModel(config, tree)
+        return ContrastiveTreeVAEModel(config, tree, contrastive)
 
     def _leaf_probs(self, X: np.ndarray) -> np.ndarray:
         """(N, n_leaves); gathered over the ranks of a data-parallel fit (same bytes on each)."""
@@ -364,8 +392,11 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
 
     # ------------------------------------------------------------------ save / load
     def _state_config(self) -> dict[str, Any]:
-        return {"likelihood": self.likelihood_, "config": self.module_.config.to_dict(),
-                "history": self.history_}  # fmt: skip
+        state = {"likelihood": self.likelihood_, "config": self.module_.config.to_dict(),
+                 "history": self.history_}  # fmt: skip
+        if isinstance(self.module_, ContrastiveTreeVAEModel):
+            state["contrastive"] = self.module_.contrastive.to_dict()
+        return state
 
     def _state_tree(self) -> Tree | None:
         return self.tree_
@@ -375,7 +406,9 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             raise ValueError("a saved TreeVAE needs its tree.json")
         self.likelihood_ = fitted["likelihood"]
         config = TreeVAEConfig.from_dict(fitted["config"])
-        self.module_ = TreeVAEModel(config, tree)
+        con = fitted.get("contrastive")
+        self._contrastive_config = None if con is None else ContrastiveConfig.from_value(con)
+        self.module_ = self._make_model(config, tree)
         self.tree_ = tree
         self.leaves_ = list(tree.leaves)
         self.n_leaves_ = len(self.leaves_)

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
-from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.models.treevae.split_init import initialise_split
 from dendrogen.training import Checkpoint, PhaseState
 from dendrogen.training.distributed import on_main
@@ -54,8 +53,8 @@ class TreeGrowth:
 
             phase_rows = trainer.run(
                 phase, model, params, loss_fn, rows, resume=resume, on_checkpoint=saver,
-                describe=lambda: f"{len(model.tree.leaves)} leaves",
-                phase_index=cursor["phases_run"], stop_at=stop_at,
+                describe=lambda: f"{len(model.tree.leaves)} leaves", stop_at=stop_at,
+                phase_index=cursor["phases_run"], augment=getattr(self, "_augment_pairs", None),
             )  # fmt: skip
             if stop_at is not None and stop_at < phase.steps:
                 phase_state = last[-1]  # its rows come back, with the rest, when the phase ends
@@ -201,7 +200,7 @@ class TreeGrowth:
     def _load_checkpoint(self, ckpt: Checkpoint) -> tuple[dict, Any, PhaseState | None]:
         resumed = ckpt.load()  # ValueError when it is a checkpoint of another run
         # Weights by name, so the order in which the rebuilt tree creates its nodes is irrelevant.
-        self.module_ = TreeVAEModel(self.module_.config, resumed.tree).to(self.device_)
+        self.module_ = self._make_model(self.module_.config, resumed.tree).to(self.device_)
         self.module_.load_state_dict(resumed.tensors)
         self.history_ = resumed.driver["history"]
         resumed.restore_rng()

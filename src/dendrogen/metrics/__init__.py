@@ -8,6 +8,7 @@ linkage matrix; flat metrics take true labels then cluster labels, as scikit-lea
 >>> dendrogram_purity(tree, leaf_of_point, y)                 # doctest: +SKIP
 """
 
+from dendrogen.metrics.attributes import leaf_attribute_frequencies
 from dendrogen.metrics.clustering import cluster_accuracy, contingency_matrix, nmi, purity
 from dendrogen.metrics.evaluation import evaluate
 from dendrogen.metrics.hierarchical import (
@@ -27,6 +28,7 @@ __all__ = [
     "d_tree",
     "dendrogram_purity",
     "evaluate",
+    "leaf_attribute_frequencies",
     "leaf_purity",
     "linkage_dendrogram_purity",
     "linkage_leaf_purity",

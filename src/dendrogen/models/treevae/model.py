@@ -423,13 +423,17 @@ class TreeVAEModel(nn.Module):
             rec_total = rec_total + w * rec
             kl_total = kl_total + w * kl
         kl_dec = p_leaf * bernoulli_kl(q, p)
-        total = total + alpha * kl_dec
+        total = total + alpha * kl_dec + self.subtree_extra_loss(q, p_leaf)
         return {
             "loss": total.mean(),
             "rec": rec_total.mean().detach(),
             "kl_nodes": kl_total.mean().detach(),
             "kl_decisions": kl_dec.mean().detach(),
         }
+
+    def subtree_extra_loss(self, q: Tensor, p_leaf: Tensor) -> Tensor | float:
+        """A term added to the subtree loss (contrastive.py's L_l); q, P(l | x): (B,)."""
+        return 0.0
 
     def _path_to(self, d: list[Tensor], td: TopDown, leaf: int) -> tuple[Tensor, Tensor]:
         """z_leaf sampled from q and P(leaf | x), given the pass over the path above it."""
