@@ -83,7 +83,7 @@ class TreeGrowth:
                 self._save_checkpoint(ckpt, cursor, subset, phase_state)
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
-            return model.loss(x, alpha)
+            return model.loss(x, alpha, eps=schedule.leaf_eps)
 
         while cursor["stage"] != "done":
             stage = cursor["stage"]
