@@ -6,8 +6,7 @@ Variants of ``dendrogen.models.treevae.likelihood``:
 - ``before``: the code path as it was: every point repeated K times, the bottom-up pass on every
   repeated row, every leaf decoded on every row (``log_weights`` on the repeated rows);
 - ``once``: the bottom-up pass once per point (``repeats=K``), every leaf decoded;
-- ``eps=E``: the same, leaf l decoded only where P(l | x) > E (a lower bound of the ε = 0 value),
-  BatchNorm folded into the decoders' layers; ``eps=E unfolded``: the last E without folding.
+- ``eps=E``: the same, leaf l decoded only where P(l | x) > E (a lower bound of the ε = 0 value).
 
 Each variant draws the same noise (same seed), so their LL means are directly comparable.
 
@@ -26,7 +25,6 @@ import numpy as np
 import torch
 
 from dendrogen import load, load_dataset
-from dendrogen.models.treevae import leaf_decoding
 from dendrogen.models.treevae.likelihood import log_likelihood, log_weights
 
 
@@ -60,17 +58,6 @@ def main() -> None:
     variants["once"] = lambda x: log_likelihood(model, x, args.samples)
     for eps in args.eps:
         variants[f"eps={eps:g}"] = lambda x, e=eps: log_likelihood(model, x, args.samples, eps=e)
-    if args.eps:
-
-        def unfolded(x: torch.Tensor, e: float = args.eps[-1]) -> torch.Tensor:
-            fold = leaf_decoding.fold_batch_norm
-            leaf_decoding.fold_batch_norm = lambda module: module
-            try:
-                return log_likelihood(model, x, args.samples, eps=e)
-            finally:
-                leaf_decoding.fold_batch_norm = fold
-
-        variants[f"eps={args.eps[-1]:g} unfolded"] = unfolded
     secs: dict[str, list[float]] = {name: [] for name in variants}
     lls: dict[str, list[np.ndarray]] = {name: [] for name in variants}
     for r in range(args.rounds):
@@ -88,7 +75,7 @@ def main() -> None:
     for name in variants:
         ll = np.concatenate(lls[name])
         t = statistics.median(secs[name])
-        print(f"  {name:>18}: {t * 1000:7.1f} ms [{min(secs[name]) * 1000:.1f}-"
+        print(f"  {name:>12}: {t * 1000:7.1f} ms [{min(secs[name]) * 1000:.1f}-"
               f"{max(secs[name]) * 1000:.1f}]  speed-up {base / t:5.2f}x  mean LL {ll.mean():.3f}"
               f"  (vs before: mean {np.mean(ll - before_ll):+.4f}, "
               f"max |diff| {np.abs(ll - before_ll).max():.4f})", flush=True)  # fmt: skip
