@@ -16,7 +16,6 @@ from dendrogen.models.treevae.leaf_decoding import (
 )
 from dendrogen.models.treevae.likelihood import log_likelihood, log_weights
 from dendrogen.models.treevae.model import bernoulli_kl
-from dendrogen.nn.fold import fold_batch_norm
 from dendrogen.nn.gaussian import kl_normal, kl_std_normal
 from dendrogen.training.presets import make_schedule
 
@@ -195,25 +194,3 @@ def test_leaf_eps_setting_is_validated_and_its_skipped_mass_logged_per_epoch():
                     schedule=schedule, random_state=0, verbose=False).fit(X[:200])  # fmt: skip
     rows = [r for r in model.history_ if r.get("phase") in ("initial", "finetune")]
     assert rows and all(0 <= r["skipped"] <= r["skipped_max"] <= 0.01 * 3 + 1e-6 for r in rows)
-
-
-@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (20,)])
-def test_folded_batch_norm_gives_the_same_outputs(shape):
-    torch.manual_seed(0)
-    model = TreeVAEModel(TreeVAEConfig(input_shape=shape, latent_dim=3, width=8))
-    decoder = model.decoders[str(model.tree.leaves[0])]
-    with torch.no_grad():  # running statistics away from their initial (0, 1)
-        for bn in decoder.modules():
-            if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
-                bn.running_mean.uniform_(-1, 1)
-                bn.running_var.uniform_(0.5, 2)
-                bn.weight.uniform_(0.5, 2)
-                bn.bias.uniform_(-1, 1)
-    decoder.eval()
-    z = torch.randn(7, 3)
-    folded = fold_batch_norm(decoder)
-    n_bn = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
-    assert n_bn == 0
-    with torch.no_grad():
-        torch.testing.assert_close(folded(z), decoder(z), rtol=1e-4, atol=1e-4)
-    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in decoder.modules())  # untouched

@@ -18,8 +18,7 @@ them with its own decoder, and the log-likelihoods are scattered back into the (
   fewer than :data:`MIN_ROWS` rows is topped up with its next most probable rows, so that its
   batch statistics (and the running statistics updated from them) never come from one or two
   samples, and BatchNorm1d never sees a single row (which raises in training mode). In eval mode
-  BatchNorm uses running statistics and no top-up is done; without gradients (the LL) it is
-  folded into the layer before it (:func:`dendrogen.nn.fold.fold_batch_norm`).
+  BatchNorm uses running statistics and no top-up is done.
 - **ε = 0** runs the dense grouped computation, exactly as before.
 
 Shapes: B = rows, n = leaves decoded, D = latent_dim.
@@ -33,7 +32,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from dendrogen.nn.fold import fold_batch_norm
 from dendrogen.nn.grouped import run_grouped
 
 if TYPE_CHECKING:
@@ -101,15 +99,12 @@ def sparse_leaf_log_likelihoods(
     """
     B, n = prob.shape
     decoded = select_rows(prob, eps, MIN_ROWS if model.training else 0)
-    # Inference (eval mode, no gradients): BatchNorm folded into the layers before it.
-    fold = not model.training and not torch.is_grad_enabled()
     flat, values = [], []
     for i, leaf in enumerate(leaves):
         rows = decoded[:, i].nonzero().squeeze(1)
         if rows.numel() == 0:
             continue
-        decoder = model.decoders[str(leaf)]
-        logits = (fold_batch_norm(decoder) if fold else decoder)(z[rows, i])
+        logits = model.decoders[str(leaf)](z[rows, i])
         target = x[rows] if x_index is None else x[x_index[rows]]
         values.append(model.likelihood.log_prob(logits, target))
         flat.append(rows * n + i)
