@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dendrogen import TreeVAE
-from dendrogen.models.treevae import TreeVAEConfig, TreeVAEModel
+from dendrogen.models.treevae import TreeVAEConfig, TreeVAEModel, leaf_decoding
 from dendrogen.models.treevae.leaf_decoding import (
     MIN_ROWS,
     select_rows,
@@ -80,9 +80,10 @@ def test_eps_zero_is_exactly_the_dense_loss_and_gradients():
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_sparse_path_that_keeps_every_row_matches_the_dense_one(mode):
+def test_sparse_path_that_keeps_every_row_matches_the_dense_one(mode, monkeypatch):
     # ε below every path probability: the gather/decode/scatter path decodes every pair, so it
     # must reproduce the grouped dense computation (BatchNorm over the same rows).
+    monkeypatch.setattr(leaf_decoding, "DENSE_ABOVE", 1.0)  # no dense fallback
     model = grown()
     model.train(mode == "train")
     x = torch.rand(40, 1, 8, 8)
@@ -155,7 +156,23 @@ def test_batch_norm_with_a_leaf_of_one_row_and_a_leaf_of_none():
         model.decoders[str(leaves[1])](z[:1, 1])
 
 
-def test_log_weights_once_per_point_match_repeated_rows_and_sparse_is_a_lower_bound():
+def test_dense_fallback_where_most_pairs_are_kept():
+    model = grown(leaves=4).train()
+    x = torch.rand(32, 1, 8, 8)
+    prob = model.leaf_probabilities(x).detach()
+    eps = float(prob.min()) / 2  # every pair above ε
+    assert not leaf_decoding.worth_sparse(prob, eps)
+    assert leaf_decoding.worth_sparse(prob, float(prob.max()))
+    torch.manual_seed(5)
+    dense = model.loss(x, 1.0)
+    torch.manual_seed(5)
+    fallback = model.loss(x, 1.0, eps=eps)
+    assert torch.equal(fallback["loss"], dense["loss"]) and float(fallback["skipped"]) == 0
+
+
+def test_log_weights_once_per_point_match_repeated_rows_and_sparse_is_a_lower_bound(
+    monkeypatch,
+):
     model = grown(leaves=5, bias=3.0).eval()
     x = torch.rand(3, 1, 8, 8)
     with torch.no_grad():
@@ -166,7 +183,9 @@ def test_log_weights_once_per_point_match_repeated_rows_and_sparse_is_a_lower_bo
         torch.manual_seed(3)
         sparse = log_weights(model, x, eps=0.05, repeats=50)
         torch.manual_seed(3)
-        all_rows = log_weights(model, x, eps=1e-30, repeats=50)
+        with monkeypatch.context() as m:
+            m.setattr(leaf_decoding, "DENSE_ABOVE", 1.0)  # the sparse path, every pair kept
+            all_rows = log_weights(model, x, eps=1e-30, repeats=50)
         torch.manual_seed(3)
         sampled = log_weights(model, x.repeat_interleave(50, dim=0), paths="sample")
         torch.manual_seed(3)

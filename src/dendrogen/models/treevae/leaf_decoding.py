@@ -19,7 +19,10 @@ them with its own decoder, and the log-likelihoods are scattered back into the (
   batch statistics (and the running statistics updated from them) never come from one or two
   samples, and BatchNorm1d never sees a single row (which raises in training mode). In eval mode
   BatchNorm uses running statistics and no top-up is done.
-- **ε = 0** runs the dense grouped computation, exactly as before.
+- **ε = 0** runs the dense grouped computation, exactly as before. So does any ε where more than
+  :data:`DENSE_ABOVE` of the (row, leaf) pairs would be decoded (an untrained tree routes almost
+  uniformly): one leaf at a time, the sparse path decoding every pair measured 0.86–0.99× the
+  grouped dense step (BENCHMARKS.md), so it pays only where it skips much.
 
 Shapes: B = rows, n = leaves decoded, D = latent_dim.
 """
@@ -40,6 +43,10 @@ if TYPE_CHECKING:
 #: In training mode a leaf that keeps fewer rows is topped up to this many (or to B if B is
 #: smaller): its BatchNorm statistics then come from at least this many samples.
 MIN_ROWS = 16
+
+#: Where more than this fraction of the (row, leaf) pairs is selected, every pair is decoded by
+#: the grouped dense computation instead (exact, and faster there).
+DENSE_ABOVE = 0.5
 
 
 def decode_leaves(model: TreeVAEModel, z: Tensor, leaves: Sequence[int]) -> Tensor:
@@ -71,6 +78,11 @@ def select_rows(prob: Tensor, eps: float, min_rows: int = 0) -> Tensor:
         top = prob[:, short].topk(need, dim=0).indices  # (need, s)
         keep[top, short.expand_as(top)] = True
     return keep
+
+
+def worth_sparse(prob: Tensor, eps: float) -> bool:
+    """Whether at most :data:`DENSE_ABOVE` of the pairs have P(l | x) > ε. prob (B, n)."""
+    return bool((prob.detach() > eps).float().mean() <= DENSE_ABOVE)
 
 
 def sparse_leaf_log_likelihoods(
@@ -120,7 +132,7 @@ def reconstruction(
     z (B, n, D), x (B, ...), prob (B, n) → ``(rec, skipped)``, each (B,). With ε = 0 every leaf
     decodes every row (the dense grouped computation) and ``skipped`` is 0.
     """
-    if eps <= 0:
+    if eps <= 0 or not worth_sparse(prob, eps):
         rec = (prob * dense_leaf_log_likelihoods(model, z, x, leaves)).sum(1)
         return rec, torch.zeros_like(rec)
     log_px, decoded = sparse_leaf_log_likelihoods(model, z, x, leaves, prob, eps)
@@ -134,10 +146,12 @@ def reconstruction(
 
 
 __all__ = [
+    "DENSE_ABOVE",
     "MIN_ROWS",
     "decode_leaves",
     "dense_leaf_log_likelihoods",
     "reconstruction",
     "select_rows",
     "sparse_leaf_log_likelihoods",
+    "worth_sparse",
 ]

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from dendrogen.models.treevae.leaf_decoding import sparse_leaf_log_likelihoods
+from dendrogen.models.treevae.leaf_decoding import sparse_leaf_log_likelihoods, worth_sparse
 from dendrogen.models.treevae.model import EPS, TopDown, TreeVAEModel
 from dendrogen.nn.gaussian import log_normal
 
@@ -80,12 +80,12 @@ def log_weights(
     log_joint = torch.stack([acc[leaf] for leaf in leaves], dim=1)
     # Rows in chunks bound the decoders' activations.
     step = max(1, DECODED_ROWS // len(leaves))
-    if eps <= 0:  # all leaves decode as one grouped computation
+    prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
+    if eps <= 0 or not worth_sparse(prob, eps):  # all leaves decode as one grouped computation
         xr = x.repeat_interleave(repeats, dim=0) if repeats > 1 else x
         log_px = torch.cat([model.leaf_log_likelihoods(z[s : s + step], xr[s : s + step], leaves)
                             for s in range(0, z.shape[0], step)])  # fmt: skip
         return torch.logsumexp(log_joint + log_px, dim=1)
-    prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
     point = torch.arange(x.shape[0], device=x.device).repeat_interleave(repeats)
     parts = []
     for s in range(0, z.shape[0], step):
