@@ -80,10 +80,28 @@ def test_eps_zero_is_exactly_the_dense_loss_and_gradients():
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_sparse_path_that_keeps_every_row_matches_the_dense_one(mode, monkeypatch):
-    # ε below every path probability: the gather/decode/scatter path decodes every pair, so it
-    # must reproduce the grouped dense computation (BatchNorm over the same rows).
-    monkeypatch.setattr(leaf_decoding, "DENSE_ABOVE", 1.0)  # no dense fallback
+@pytest.mark.parametrize("decode", ["padded", "sparse"])
+def test_gather_decode_scatter_that_keeps_every_row_matches_the_dense_one(mode, decode):
+    # ε below every path probability: both gather/decode/scatter forms decode every pair, so
+    # they must reproduce the grouped dense computation (BatchNorm over the same rows).
+    model = grown()
+    model.train(mode == "train")
+    fn = getattr(leaf_decoding, f"{decode}_leaf_log_likelihoods")
+    leaves = model.tree.leaves
+    x = torch.rand(40, 1, 8, 8)
+    z = torch.randn(40, len(leaves), 2, requires_grad=True)
+    prob = torch.softmax(torch.randn(40, len(leaves)), dim=1)
+    dense = leaf_decoding.dense_leaf_log_likelihoods(model, z, x, leaves)
+    (g_dense,) = torch.autograd.grad((dense * prob).sum(), z)
+    log_px, decoded = fn(model, z, x, leaves, prob, 1e-30)
+    (g_sparse,) = torch.autograd.grad((log_px * prob).sum(), z)
+    assert decoded.all()
+    torch.testing.assert_close(log_px, dense, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(g_sparse, g_dense, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_sparse_loss_that_keeps_every_row_matches_the_dense_one(mode):
     model = grown()
     model.train(mode == "train")
     x = torch.rand(40, 1, 8, 8)
@@ -107,11 +125,15 @@ def test_skipped_mass_is_bounded_by_eps_times_leaves_and_recorded():
     skipped = terms["skipped"]
     assert skipped.max() > 0  # the confident routers leave pairs below ε
     assert bool((skipped <= eps * len(model.tree.leaves) + 1e-6).all())
-    # It is exactly the path mass of the pairs that were not decoded.
-    d = model.bottom_up_pass(x)
-    prob = model.leaf_probabilities(d=d).detach()
-    keep = select_rows(prob, eps, MIN_ROWS)
-    torch.testing.assert_close(skipped, (prob * ~keep).sum(1))
+    # It is exactly the path mass of the pairs that were not decoded, at most that of the pairs
+    # at or below ε (the padded decoding decodes a superset of the selected pairs).
+    prob = model.leaf_probabilities(x).detach()
+    leaves = model.tree.leaves
+    z = torch.zeros(64, len(leaves), 2)
+    _, decoded = leaf_decoding.padded_leaf_log_likelihoods(model, z, x, leaves, prob, eps)
+    torch.testing.assert_close(skipped, (prob * ~decoded).sum(1))
+    assert bool((skipped <= (prob * ~select_rows(prob, eps, MIN_ROWS)).sum(1) + 1e-7).all())
+    assert bool((decoded.sum(0) == decoded.sum(0)[0]).all())  # m rows per leaf
     loss = model.loss(x, 1.0, eps=eps)
     assert 0 < float(loss["skipped"]) <= float(loss["skipped_max"]) <= eps * 6 + 1e-6
 
@@ -156,18 +178,33 @@ def test_batch_norm_with_a_leaf_of_one_row_and_a_leaf_of_none():
         model.decoders[str(leaves[1])](z[:1, 1])
 
 
-def test_dense_fallback_where_most_pairs_are_kept():
-    model = grown(leaves=4).train()
-    x = torch.rand(32, 1, 8, 8)
+def test_log_likelihood_falls_back_to_dense_where_most_pairs_are_kept():
+    model = grown(leaves=4).eval()
+    x = torch.rand(3, 1, 8, 8)
     prob = model.leaf_probabilities(x).detach()
     eps = float(prob.min()) / 2  # every pair above ε
     assert not leaf_decoding.worth_sparse(prob, eps)
     assert leaf_decoding.worth_sparse(prob, float(prob.max()))
-    torch.manual_seed(5)
-    dense = model.loss(x, 1.0)
-    torch.manual_seed(5)
-    fallback = model.loss(x, 1.0, eps=eps)
-    assert torch.equal(fallback["loss"], dense["loss"]) and float(fallback["skipped"]) == 0
+    with torch.no_grad():
+        torch.manual_seed(5)
+        dense = log_weights(model, x, repeats=20)
+        torch.manual_seed(5)
+        fallback = log_weights(model, x, eps=eps, repeats=20)
+    assert torch.equal(fallback, dense)
+
+
+def test_padded_and_per_leaf_decoding_agree_in_eval_mode():
+    model = grown(leaves=5, bias=3.0).eval()
+    leaves = model.tree.leaves
+    x = torch.rand(24, 1, 8, 8)
+    z = torch.randn(24, 5, 2)
+    prob = torch.softmax(3 * torch.randn(24, 5), dim=1)
+    with torch.no_grad():
+        a, dec_a = leaf_decoding.padded_leaf_log_likelihoods(model, z, x, leaves, prob, 0.05)
+        b, dec_b = leaf_decoding.sparse_leaf_log_likelihoods(model, z, x, leaves, prob, 0.05)
+    both = dec_a & dec_b
+    assert bool((dec_b & ~dec_a).sum() == 0) and not dec_b.all()
+    torch.testing.assert_close(a[both], b[both], rtol=1e-5, atol=1e-4)
 
 
 def test_log_weights_once_per_point_match_repeated_rows_and_sparse_is_a_lower_bound(

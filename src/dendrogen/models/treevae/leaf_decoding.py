@@ -2,27 +2,33 @@
 rows that route to it with path probability above ε).
 
 L_rec = Σ_l P(l | x) log p(x | z_l) (eqs. 13–15) decodes every sample at every leaf, although in a
-grown tree most samples put almost all their mass on one or two leaves. With ``eps`` > 0 each
-leaf gathers the rows whose P(l | x) exceeds ε (and every row its most probable leaf), decodes
-them with its own decoder, and the log-likelihoods are scattered back into the (B, L) table.
+grown tree most samples put almost all their mass on one or two leaves. With ``eps`` > 0 only the
+(row, leaf) pairs with P(l | x) > ε (and every row's most probable leaf) need decoding; the
+log-likelihoods are scattered back into the (B, L) table.
 
-- **Skipped mass.** A skipped pair has P(l | x) ≤ ε, so the path mass a sample loses is at most
-  ε · (number of leaves); it is returned per sample so that training can record it.
+- **Training** (:func:`padded_leaf_log_likelihoods`): every leaf decodes the same number m of
+  rows, m = the largest number of pairs any leaf needs (at least :data:`MIN_ROWS`), each leaf
+  topped up with its next most probable rows, so that all leaves still run as one grouped
+  computation, on m rows instead of B. Decoding a leaf's ≈ 30 rows one leaf at a time was slower
+  (BENCHMARKS.md): a small convolution's fixed cost dominates.
+- **Log-likelihood** (:func:`sparse_leaf_log_likelihoods`): each leaf decodes exactly its rows
+  (there a leaf's rows come K at a time); where more than :data:`DENSE_ABOVE` of the pairs are
+  needed the dense grouped computation runs instead.
+- **Skipped mass.** A pair not decoded has P(l | x) ≤ ε, so the path mass a sample loses is at
+  most ε · (number of leaves); it is returned per sample so that training can record it.
 - **What the skipped pairs count.** A skipped pair's log p(x | z_l) is replaced by the sample's
   P-weighted mean over its decoded leaves, detached. Counting them as 0 instead would make
   reconstruction free on a skipped leaf, and the router would be rewarded for pushing mass onto
   leaves just below ε. With the mean, the error of L_rec per sample is at most
   ε · L · (spread of log p(x | z_l) across leaves).
 - **BatchNorm.** In training mode a decoder's BatchNorm normalises over the rows it is given.
-  A leaf that gets 0 rows is not run (its running statistics stay as they are); a leaf that gets
-  fewer than :data:`MIN_ROWS` rows is topped up with its next most probable rows, so that its
-  batch statistics (and the running statistics updated from them) never come from one or two
-  samples, and BatchNorm1d never sees a single row (which raises in training mode). In eval mode
+  Each leaf gets at least :data:`MIN_ROWS` rows (or B if smaller): its batch statistics, and the
+  running statistics updated from them, never come from one or two samples, and BatchNorm1d
+  never sees a single row (which raises in training mode). The rows a leaf gets are its most
+  probable ones, so its statistics describe the data it reconstructs rather than the whole batch
+  (dense decoding normalises over all B rows, most of them other leaves' data). In eval mode
   BatchNorm uses running statistics and no top-up is done.
-- **ε = 0** runs the dense grouped computation, exactly as before. So does any ε where more than
-  :data:`DENSE_ABOVE` of the (row, leaf) pairs would be decoded (an untrained tree routes almost
-  uniformly): one leaf at a time, the sparse path decoding every pair measured 0.86–0.99× the
-  grouped dense step (BENCHMARKS.md), so it pays only where it skips much.
+- **ε = 0** runs the dense grouped computation, exactly as before.
 
 Shapes: B = rows, n = leaves decoded, D = latent_dim.
 """
@@ -44,8 +50,8 @@ if TYPE_CHECKING:
 #: smaller): its BatchNorm statistics then come from at least this many samples.
 MIN_ROWS = 16
 
-#: Where more than this fraction of the (row, leaf) pairs is selected, every pair is decoded by
-#: the grouped dense computation instead (exact, and faster there).
+#: In the log-likelihood, where more than this fraction of the (row, leaf) pairs is selected,
+#: every pair is decoded by the grouped dense computation instead (exact, and faster there).
 DENSE_ABOVE = 0.5
 
 
@@ -124,6 +130,33 @@ def sparse_leaf_log_likelihoods(
     return log_px.view(B, n), decoded
 
 
+def padded_leaf_log_likelihoods(
+    model: TreeVAEModel,
+    z: Tensor,
+    x: Tensor,
+    leaves: Sequence[int],
+    prob: Tensor,
+    eps: float,
+    x_index: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """As :func:`sparse_leaf_log_likelihoods`, but every leaf decodes the same number m of rows
+    (the largest selection of any leaf, topped up with its next most probable rows), so that all
+    leaves run as one grouped computation on (m, n) rows. Same arguments and returns."""
+    B, n = prob.shape
+    selected = select_rows(prob, eps, MIN_ROWS if model.training else 0)
+    m = int(selected.sum(0).max())
+    # Selected rows first, then by probability: each column's top m holds all its selected rows.
+    idx = (selected.float() * 2 + prob.detach()).topk(m, dim=0).indices  # (m, n)
+    cols = torch.arange(n, device=prob.device).expand(m, n)
+    out = decode_leaves(model, z[idx, cols], leaves)  # (m, n, ...)
+    target = x[idx] if x_index is None else x[x_index[idx]]
+    log_prob = model.likelihood.log_prob(out.flatten(0, 1), target.flatten(0, 1)).view(m, n)
+    log_px = z.new_zeros(B, n).index_put((idx, cols), log_prob)
+    decoded = torch.zeros_like(selected)
+    decoded[idx, cols] = True
+    return log_px, decoded
+
+
 def reconstruction(
     model: TreeVAEModel, z: Tensor, x: Tensor, leaves: Sequence[int], prob: Tensor, eps: float
 ) -> tuple[Tensor, Tensor]:
@@ -132,10 +165,10 @@ def reconstruction(
     z (B, n, D), x (B, ...), prob (B, n) → ``(rec, skipped)``, each (B,). With ε = 0 every leaf
     decodes every row (the dense grouped computation) and ``skipped`` is 0.
     """
-    if eps <= 0 or not worth_sparse(prob, eps):
+    if eps <= 0:
         rec = (prob * dense_leaf_log_likelihoods(model, z, x, leaves)).sum(1)
         return rec, torch.zeros_like(rec)
-    log_px, decoded = sparse_leaf_log_likelihoods(model, z, x, leaves, prob, eps)
+    log_px, decoded = padded_leaf_log_likelihoods(model, z, x, leaves, prob, eps)
     kept = prob * decoded
     rec = (kept * log_px).sum(1)
     kept_mass = kept.sum(1)
@@ -150,6 +183,7 @@ __all__ = [
     "MIN_ROWS",
     "decode_leaves",
     "dense_leaf_log_likelihoods",
+    "padded_leaf_log_likelihoods",
     "reconstruction",
     "select_rows",
     "sparse_leaf_log_likelihoods",
