@@ -28,7 +28,8 @@ log-likelihoods are scattered back into the (B, L) table.
   probable ones, so its statistics describe the data it reconstructs rather than the whole batch
   (dense decoding normalises over all B rows, most of them other leaves' data). In eval mode
   BatchNorm uses running statistics and no top-up is done.
-- **ε = 0** runs the dense grouped computation, exactly as before.
+- **ε = 0** runs the dense grouped computation, exactly as before; so does training where some
+  leaf needs every row (m = B; an untrained tree routes almost uniformly).
 
 Shapes: B = rows, n = leaves decoded, D = latent_dim.
 """
@@ -138,12 +139,15 @@ def padded_leaf_log_likelihoods(
     prob: Tensor,
     eps: float,
     x_index: Tensor | None = None,
+    selected: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """As :func:`sparse_leaf_log_likelihoods`, but every leaf decodes the same number m of rows
     (the largest selection of any leaf, topped up with its next most probable rows), so that all
-    leaves run as one grouped computation on (m, n) rows. Same arguments and returns."""
+    leaves run as one grouped computation on (m, n) rows. Same arguments and returns;
+    ``selected`` is :func:`select_rows`'s mask if already computed."""
     B, n = prob.shape
-    selected = select_rows(prob, eps, MIN_ROWS if model.training else 0)
+    if selected is None:
+        selected = select_rows(prob, eps, MIN_ROWS if model.training else 0)
     m = int(selected.sum(0).max())
     # Selected rows first, then by probability: each column's top m holds all its selected rows.
     idx = (selected.float() * 2 + prob.detach()).topk(m, dim=0).indices  # (m, n)
@@ -163,12 +167,16 @@ def reconstruction(
     """L_rec = Σ_l P(l | x) log p(x | z_l) per row and the path mass not decoded.
 
     z (B, n, D), x (B, ...), prob (B, n) → ``(rec, skipped)``, each (B,). With ε = 0 every leaf
-    decodes every row (the dense grouped computation) and ``skipped`` is 0.
+    decodes every row (the dense grouped computation) and ``skipped`` is 0; so does any ε where
+    some leaf needs every row (m = B: nothing to save, e.g. an untrained tree).
     """
-    if eps <= 0:
+    selected = None
+    if eps > 0:
+        selected = select_rows(prob, eps, MIN_ROWS if model.training else 0)
+    if selected is None or int(selected.sum(0).max()) >= prob.shape[0]:
         rec = (prob * dense_leaf_log_likelihoods(model, z, x, leaves)).sum(1)
         return rec, torch.zeros_like(rec)
-    log_px, decoded = padded_leaf_log_likelihoods(model, z, x, leaves, prob, eps)
+    log_px, decoded = padded_leaf_log_likelihoods(model, z, x, leaves, prob, eps, selected=selected)
     kept = prob * decoded
     rec = (kept * log_px).sum(1)
     kept_mass = kept.sum(1)
