@@ -50,7 +50,7 @@ def old_dense_loss(model: TreeVAEModel, x: torch.Tensor, alpha: float) -> torch.
     leaves = model.tree.leaves
     z = torch.stack([td.z[leaf] for leaf in leaves], dim=1)
     prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
-    out = model.decode_leaves(z, leaves).transpose(0, 1)
+    out = leaf_decoding.decode_leaves(model, z, leaves).transpose(0, 1)
     rec = (prob * model.likelihood.log_prob(out, x).t()).sum(1)
     root = model.tree.root
     kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])

@@ -333,10 +333,6 @@ class TreeVAEModel(nn.Module):
         """Decoder output of ``leaf`` for latents (B, D): (B, *input_shape), unconstrained."""
         return self.decoders[_key(leaf)](z)
 
-    def decode_leaves(self, z: Tensor, leaves: Sequence[int]) -> Tensor:
-        """Every leaf's decoder on its own latents, grouped: z (B, n, D) → (B, n, *input_shape)."""
-        return leaf_decoding.decode_leaves(self, z, leaves)
-
     def leaf_log_likelihoods(self, z: Tensor, x: Tensor, leaves: Sequence[int]) -> Tensor:
         """log p(x | z_l) under each leaf's decoder: z (B, n, D), x (B, ...) → (B, n)."""
         return leaf_decoding.dense_leaf_log_likelihoods(self, z, x, leaves)
