@@ -83,7 +83,9 @@ class TreeGrowth:
                 self._save_checkpoint(ckpt, cursor, subset, phase_state)
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
-            return model.loss(x, alpha, eps=schedule.leaf_eps)
+            if schedule.leaf_eps > 0:  # sparse leaf decoding (models/treevae/leaf_decoding.py)
+                return model.loss(x, alpha, eps=schedule.leaf_eps)
+            return model.loss(x, alpha)
 
         while cursor["stage"] != "done":
             stage = cursor["stage"]
