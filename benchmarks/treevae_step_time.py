@@ -8,11 +8,18 @@ intermediate phases × 80 epochs (trees of about 4 and 7 leaves) and 200 fine-tu
 10-leaf tree, each of 60,000 images (treevae.md §3–4).
 
     .venv/bin/python benchmarks/treevae_step_time.py --threads 2
+    .venv/bin/python benchmarks/treevae_step_time.py --threads 1 --eps 0 0.001
+
+``--eps`` times each full tree once per sparse-decoding threshold ε in interleaved rounds and
+prints the ratio to the first; a freshly built tree routes its rows almost uniformly, so this
+shows the cost of the sparse path where it skips little (a fitted tree: treevae_vs_reference.py
+``--fitted``).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -46,13 +53,36 @@ def samples_per_second(model: TreeVAEModel, loss, params, steps: int) -> float:
     return steps * 256 / (time.perf_counter() - start)
 
 
+def compare_eps(values: list[float], steps: int, rounds: int) -> None:
+    """Full-tree step rates per ε, rounds interleaved, and each ratio to the first ε."""
+    for leaves in (2, 4, 6, 10):
+        model = grown(leaves)
+        rates: dict[float, list[float]] = {eps: [] for eps in values}
+        for _ in range(rounds):
+            for eps in values:
+                rates[eps].append(samples_per_second(
+                    model, lambda x, e=eps, m=model: m.loss(x, 1.0, eps=e)["loss"],
+                    model.parameters(), steps,
+                ))  # fmt: skip
+        first = statistics.median(rates[values[0]])
+        print(f"full {leaves}-leaf tree: " + ", ".join(
+            f"eps={eps:g} {statistics.median(r):,.0f} samples/s "
+            f"({statistics.median(r) / first:.2f}x)" for eps, r in rates.items()
+        ), flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--eps", type=float, nargs="+", default=None)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.eps:
+        compare_eps(args.eps, args.steps, args.rounds)
+        return
     rates = {}
     for leaves in (2, 4, 6, 7, 10):
         model = grown(leaves)

@@ -169,6 +169,14 @@ def test_contrastive_fit_save_load_round_trip(shapes, tmp_path):
     assert all(torch.equal(state[k], state2[k]) for k in state)
 
 
+def test_contrastive_fit_with_sparse_leaf_decoding_logs_its_skipped_mass(shapes):
+    schedule = TINY.get("schedule", {}) | {"leaf_eps": 1e-3}
+    m = TreeVAE(contrastive=True, **(TINY | {"schedule": schedule})).fit(shapes.X)
+    rows = [h for h in m.history_ if h.get("phase") in ("initial", "finetune")]
+    assert rows and all(0 <= h["skipped_max"] <= 1e-3 * m.n_leaves_ + 1e-6 for h in rows)
+    assert all(math.isfinite(h["contrastive"]) for h in rows)
+
+
 def test_contrastive_fit_is_reproducible_and_resumes_exactly(shapes, tmp_path, monkeypatch):
     params = TINY | dict(checkpoint_every=0.0, contrastive={"combination": "sum"})
     reference = TreeVAE(**params).fit(shapes.X)

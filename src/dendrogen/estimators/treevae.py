@@ -342,17 +342,24 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         return float(self.elbo_terms(X)["elbo"].mean())
 
     def log_likelihood(
-        self, X: Any, n_samples: int = 1000, max_rows: int = 16384, paths: str = "sum"
+        self,
+        X: Any,
+        n_samples: int = 1000,
+        max_rows: int = 16384,
+        paths: str = "sum",
+        eps: float = 0.0,
     ) -> np.ndarray:
         """Importance-weighted estimate of log p(x) per sample (N,), with ``n_samples`` samples;
-        ``paths`` "sum" (exact sum over leaves) or "sample" (paths drawn from the routers)."""
+        ``paths`` "sum" (exact sum over leaves) or "sample" (paths drawn from the routers);
+        ``eps`` > 0 decodes a leaf only where P(l | x) > eps, a faster lower bound of the
+        ε = 0 estimate (``models/treevae/likelihood.py``)."""
         X = self._validate(X, reset=False)
         model = self.module_
         out = []
         with torch.inference_mode(), fixed_noise(self.random_state):
             for start in range(0, X.shape[0], 256):
                 xb = torch.from_numpy(X[start : start + 256]).to(self.device_)
-                out.append(log_likelihood(model, xb, n_samples, max_rows, paths).cpu().numpy())
+                out.append(log_likelihood(model, xb, n_samples, max_rows, paths, eps).cpu().numpy())
         return np.concatenate(out)
 
     def evaluate(

@@ -82,7 +82,8 @@ class TreeGrowth:
                 self._save_checkpoint(ckpt, cursor, subset, phase_state)
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
-            return model.loss(x, alpha)
+            # sparse leaf decoding where leaf_eps > 0 (models/treevae/leaf_decoding.py)
+            return model.loss(x, alpha, eps=schedule.leaf_eps)
 
         while cursor["stage"] != "done":
             stage = cursor["stage"]

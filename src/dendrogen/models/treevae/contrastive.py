@@ -219,16 +219,19 @@ class ContrastiveTreeVAEModel(TreeVAEModel):
             total = emb + con_root + con_nodes
         return {"con_emb": emb, "con_root": con_root, "con_nodes": con_nodes, "contrastive": total}
 
-    def loss(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
+    def loss(self, x: Tensor, alpha: float = 1.0, eps: float = 0.0) -> dict[str, Tensor]:
         """Batch-mean −L_rec + α·KL over all 2B rows, plus λ·L_con; ``elbo`` excludes L_con.
 
         Args:
             x: (2B, *input_shape), two views of B images stacked ``[first; second]``.
             alpha: the KL weight α.
+            eps: sparse leaf decoding's threshold (:mod:`.leaf_decoding`; 0 decodes every row).
         """
         d = self.bottom_up_pass(x)
         td = self.top_down(d)
-        terms = {k: v.mean() for k, v in self._elbo_from(x, td).items()}
+        per_sample = self._elbo_from(x, td, eps)
+        terms = {k: v.mean() for k, v in per_sample.items()}
+        terms["skipped_max"] = per_sample["skipped"].max()
         kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
         con = self.contrastive_terms(d, td)
         terms["loss"] = -terms["rec"] + alpha * kl + self.contrastive.weight * con["contrastive"]

@@ -12,6 +12,12 @@ expectation rises towards log p(x) as K grows.
 ``paths="sample"`` gives the other valid form: one path per sample drawn from the posterior
 routers, the ratio including the decision factors p(c | z_parent) / q(c | x). Its log-weights
 average to the ELBO at K = 1; both forms converge to log p(x).
+
+Speed: the bottom-up pass runs once per point, not once per importance sample (it is
+deterministic in eval mode), and with ``eps`` > 0 the summed form decodes leaf l only for the
+points whose posterior path probability P(l | x) exceeds ε (:mod:`.leaf_decoding`). The terms
+of the other leaves are dropped, so the estimate is then one of p(x, l ∈ S(x)) ≤ p(x), S(x) the
+decoded leaves: a lower bound of the ε = 0 estimate, never above it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import math
 import torch
 from torch import Tensor
 
+from dendrogen.models.treevae.leaf_decoding import sparse_leaf_log_likelihoods, worth_sparse
 from dendrogen.models.treevae.model import EPS, TopDown, TreeVAEModel
 from dendrogen.nn.gaussian import log_normal
 
@@ -36,17 +43,23 @@ def _latent_log_ratio(td: TopDown, node: int) -> Tensor:
     )
 
 
-def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
-    """One importance weight per row: log w, (B,). ``x`` may repeat each point K times.
+def log_weights(
+    model: TreeVAEModel, x: Tensor, paths: str = "sum", eps: float = 0.0, repeats: int = 1
+) -> Tensor:
+    """One importance weight per row: log w, (N·repeats,) for x (N, ...), each point's
+    ``repeats`` rows adjacent. ``x`` may also repeat each point K times itself (``repeats`` = 1).
 
     ``paths``: "sum" (exact sum over the leaves) or "sample" (one path sampled from q).
+    ``eps``: with "sum", decode leaf l only for rows with P(l | x) > eps (module docstring).
     """
+    d = model.bottom_up_pass(x)
+    if repeats > 1:  # deterministic in eval mode: one pass per point, then one row per sample
+        d = [t.repeat_interleave(repeats, dim=0) for t in d]
     if paths == "sample":
-        return _log_weights_sampled_path(model, x)
+        return _log_weights_sampled_path(model, x.repeat_interleave(repeats, dim=0), d)
     if paths != "sum":
         raise ValueError(f"paths must be 'sum' or 'sample', not {paths!r}")
     tree = model.tree
-    d = model.bottom_up_pass(x)
     td = model.top_down(d, sample=True)
     root = tree.root
     z0 = td.z[root]
@@ -64,22 +77,32 @@ def log_weights(model: TreeVAEModel, x: Tensor, paths: str = "sum") -> Tensor:
         acc[node] = acc[parent] + term
     leaves = tree.leaves
     z = torch.stack([td.z[leaf] for leaf in leaves], dim=1)
-    # All leaves decode as one grouped computation; rows in chunks bound its activations.
-    rows = max(1, DECODED_ROWS // len(leaves))
-    log_px = torch.cat([model.leaf_log_likelihoods(z[s : s + rows], x[s : s + rows], leaves)
-                        for s in range(0, x.shape[0], rows)])  # fmt: skip
-    log_joint = torch.stack([acc[leaf] for leaf in leaves], dim=1) + log_px
-    return torch.logsumexp(log_joint, dim=1)
+    log_joint = torch.stack([acc[leaf] for leaf in leaves], dim=1)
+    # Rows in chunks bound the decoders' activations.
+    step = max(1, DECODED_ROWS // len(leaves))
+    prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
+    if eps <= 0 or not worth_sparse(prob, eps):  # all leaves decode as one grouped computation
+        xr = x.repeat_interleave(repeats, dim=0) if repeats > 1 else x
+        log_px = torch.cat([model.leaf_log_likelihoods(z[s : s + step], xr[s : s + step], leaves)
+                            for s in range(0, z.shape[0], step)])  # fmt: skip
+        return torch.logsumexp(log_joint + log_px, dim=1)
+    point = torch.arange(x.shape[0], device=x.device).repeat_interleave(repeats)
+    parts = []
+    for s in range(0, z.shape[0], step):
+        log_px, decoded = sparse_leaf_log_likelihoods(
+            model, z[s : s + step], x, leaves, prob[s : s + step], eps, point[s : s + step]
+        )
+        parts.append(torch.where(decoded, log_joint[s : s + step] + log_px, -torch.inf))
+    return torch.logsumexp(torch.cat(parts), dim=1)
 
 
-def _log_weights_sampled_path(model: TreeVAEModel, x: Tensor) -> Tensor:
+def _log_weights_sampled_path(model: TreeVAEModel, x: Tensor, d: list[Tensor]) -> Tensor:
     """log w for one path per row sampled from the posterior routers (metrics.md §7), (B,).
 
     Every row's z's are drawn top-down from q at every node (a row only uses those on its path,
     which are then distributed as q along that path); the decisions are drawn from r_q.
     """
     tree = model.tree
-    d = model.bottom_up_pass(x)
     td = model.top_down(d, sample=True)
     root = tree.root
     z0 = td.z[root]
@@ -118,11 +141,13 @@ def log_likelihood(
     n_samples: int = 1000,
     max_rows: int = 16384,
     paths: str = "sum",
+    eps: float = 0.0,
 ) -> Tensor:
     """log p(x) estimated with ``n_samples`` importance samples, per point: (B,) float64.
 
     Rows (points × samples) are processed ``max_rows`` at a time, so memory stays bounded
-    whatever K is; the log-sum-exp is accumulated in float64. ``paths``: see :func:`log_weights`.
+    whatever K is; the log-sum-exp is accumulated in float64. ``paths`` and ``eps`` (sparse
+    leaf decoding, a lower bound of the ε = 0 estimate): see :func:`log_weights`.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
@@ -134,16 +159,15 @@ def log_likelihood(
         if per_pass > 1 or n_samples <= max_rows:
             for start in range(0, x.shape[0], per_pass):
                 xb = x[start : start + per_pass]
-                rep = xb.repeat_interleave(n_samples, dim=0)
-                lw = log_weights(model, rep, paths).double().view(xb.shape[0], n_samples)
+                lw = log_weights(model, xb, paths, eps, repeats=n_samples)
+                lw = lw.double().view(xb.shape[0], n_samples)
                 out.append(torch.logsumexp(lw, dim=1) - math.log(n_samples))
         else:  # K larger than one pass: one point at a time, K in chunks
             for i in range(x.shape[0]):
                 parts = []
                 for start in range(0, n_samples, max_rows):
                     k = min(max_rows, n_samples - start)
-                    rep = x[i : i + 1].expand(k, *x.shape[1:])
-                    parts.append(log_weights(model, rep, paths).double())
+                    parts.append(log_weights(model, x[i : i + 1], paths, eps, repeats=k).double())
                 lw = torch.cat(parts)
                 out.append((torch.logsumexp(lw, dim=0) - math.log(n_samples)).view(1))
         return torch.cat(out)

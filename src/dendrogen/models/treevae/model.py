@@ -25,10 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dendrogen.models.treevae import leaf_decoding
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.nn.architectures import default_architecture, make_decoder, make_encoder
 from dendrogen.nn.gaussian import kl_normal, kl_std_normal, log_normal, precision_weighted
-from dendrogen.nn.grouped import grouped_dense_block, grouped_linear, run_grouped
+from dendrogen.nn.grouped import grouped_dense_block, grouped_linear
 from dendrogen.nn.layers import DenseBlock
 from dendrogen.nn.likelihoods import make_likelihood
 from dendrogen.nn.routers import Router
@@ -332,26 +333,20 @@ class TreeVAEModel(nn.Module):
         """Decoder output of ``leaf`` for latents (B, D): (B, *input_shape), unconstrained."""
         return self.decoders[_key(leaf)](z)
 
-    def decode_leaves(self, z: Tensor, leaves: Sequence[int]) -> Tensor:
-        """Every leaf's decoder on its own latents, as one grouped computation where the decoder
-        family allows it: z (B, n, D) → (B, n, *input_shape)."""
-        decoders = [self.decoders[_key(leaf)] for leaf in leaves]
-        return run_grouped(decoders, z, getattr(type(decoders[0]), "grouped_forward", None))
-
     def leaf_log_likelihoods(self, z: Tensor, x: Tensor, leaves: Sequence[int]) -> Tensor:
         """log p(x | z_l) under each leaf's decoder: z (B, n, D), x (B, ...) → (B, n)."""
-        out = self.decode_leaves(z, leaves).transpose(0, 1)  # (n, B, ...), as x broadcasts
-        return self.likelihood.log_prob(out, x).t()
+        return leaf_decoding.dense_leaf_log_likelihoods(self, z, x, leaves)
 
     # ------------------------------------------------------------------ ELBO
-    def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
+    def elbo_terms(self, x: Tensor, eps: float = 0.0) -> dict[str, Tensor]:
         """Per-sample ELBO terms (eqs. 12–20), each (B,): ``rec`` = L_rec (a log-likelihood),
-        ``kl_root``, ``kl_nodes``, ``kl_decisions``."""
+        ``kl_root``, ``kl_nodes``, ``kl_decisions``, and ``skipped``, the path mass whose leaf
+        was not decoded (≤ ε·L; sparse decoding with ε > 0, :mod:`.leaf_decoding`)."""
         d = self.bottom_up_pass(x)
         td = self.top_down(d)
-        return self._elbo_from(x, td)
+        return self._elbo_from(x, td, eps)
 
-    def _elbo_from(self, x: Tensor, td: TopDown) -> dict:
+    def _elbo_from(self, x: Tensor, td: TopDown, eps: float = 0.0) -> dict:
         """The ELBO terms from a full top-down pass, summed level by level."""
         kl_nodes = x.new_zeros(x.shape[0])
         kl_dec = x.new_zeros(x.shape[0])
@@ -365,18 +360,23 @@ class TreeVAEModel(nn.Module):
         leaves = self.tree.leaves
         z = torch.stack([td.z[leaf] for leaf in leaves], dim=1)
         prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
-        rec = (prob * self.leaf_log_likelihoods(z, x, leaves)).sum(1)
+        rec, skipped = leaf_decoding.reconstruction(self, z, x, leaves, prob, eps)
         root = self.tree.root
         kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])
-        return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec}
+        return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec,
+                "skipped": skipped}  # fmt: skip
 
-    def forward(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, alpha: float = 1.0, eps: float = 0.0) -> dict[str, Tensor]:
         """Named scalar loss terms of x (B, *input_shape) at KL weight ``alpha`` (:meth:`loss`)."""
-        return self.loss(x, alpha)
+        return self.loss(x, alpha, eps)
 
-    def loss(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
-        """Batch-mean loss −L_rec + α(KL_root + KL_nodes + KL_decisions) and its terms."""
-        terms = {k: v.mean() for k, v in self.elbo_terms(x).items()}
+    def loss(self, x: Tensor, alpha: float = 1.0, eps: float = 0.0) -> dict[str, Tensor]:
+        """Batch-mean loss −L_rec + α(KL_root + KL_nodes + KL_decisions) and its terms; leaves
+        decode only rows with P(l | x) > ``eps`` (:mod:`.leaf_decoding`). ``skipped_max`` is the
+        batch's largest per-sample skipped path mass."""
+        per_sample = self.elbo_terms(x, eps)
+        terms = {k: v.mean() for k, v in per_sample.items()}
+        terms["skipped_max"] = per_sample["skipped"].max()
         kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
         terms["loss"] = -terms["rec"] + alpha * kl
         terms["elbo"] = (terms["rec"] - kl).detach()

@@ -1,0 +1,170 @@
+"""TreeVAE training-step throughput side by side with the reference code (lauramanduchi/treevae).
+
+The project's version of ``shared/tools/treevae_vs_reference.py``: the same topologies (the
+initial 2-leaf tree, and 10 leaves = full depth 3 with two depth-3 leaves split again), the same
+Fashion-MNIST batches (uniform noise when the data set is absent), Adam at lr 1e-3 and weight
+decay 1e-5, rounds interleaved so that machine noise hits every contestant alike. Prints the
+samples/s of each and the ratio dendrogen / reference; the last line is the 10-leaf ratio.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/treevae_vs_reference.py /tmp/treevae \\
+        --threads 1 --eps 0 0.001 --fitted runs/fm_acc_s0/acc_model
+
+REFERENCE_CHECKOUT is a plain checkout of lauramanduchi/treevae, imported as is (not vendored;
+its trainer's imports wandb, yaml and torchmetrics are stubbed). ``--eps`` runs dendrogen once
+per sparse-decoding threshold ε (``models/treevae/leaf_decoding.py``). Sparse decoding pays only
+where rows route confidently, which a freshly built tree does not: ``--fitted`` loads a fitted
+dendrogen TreeVAE of the 10-leaf topology for dendrogen's 10-leaf contestants (the reference's
+dense step costs the same whatever its weights, so it stays freshly built).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import types
+from collections.abc import Callable
+
+import torch
+
+from dendrogen.models.treevae.config import TreeVAEConfig
+from dendrogen.models.treevae.model import TreeVAEModel
+from dendrogen.training.trainer import make_adam
+
+REFERENCE_CONFIG = dict(
+    inp_shape=784, latent_dim=[8] * 6, mlp_layers=[128] * 6, activation="sigmoid",
+    encoder="cnn1", augment=False, augmentation_method="simple", aug_decisions_weight=1,
+    kl_start=1.0, grow=True, prune=True, num_clusters_tree=10, compute_ll=False,
+)  # fmt: skip
+
+
+def import_reference(path: str) -> tuple[type, type]:
+    """The reference's TreeVAE and SmallTreeVAE classes from a checkout at ``path``."""
+    for name in ("wandb", "yaml"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    metrics = types.ModuleType("torchmetrics")
+    metrics.Metric = object
+    sys.modules.setdefault("torchmetrics", metrics)
+    sys.path.insert(0, path)
+    from models.model import TreeVAE
+    from models.model_smalltree import SmallTreeVAE
+
+    return TreeVAE, SmallTreeVAE
+
+
+def reference_tree(classes: tuple[type, type], n_leaves: int) -> torch.nn.Module:
+    """The reference model with 2 leaves, or 8 at depth 3 with the first depth-3 ones split."""
+    tree_vae, small_tree = classes
+    if n_leaves == 2:
+        return tree_vae(initial_depth=1, **REFERENCE_CONFIG)
+    model = tree_vae(initial_depth=3, **REFERENCE_CONFIG)
+    for _ in range(n_leaves - 8):
+        leaf = next(lf["node"] for lf in model.compute_leaves() if lf["depth"] == 3)
+        model.attach_smalltree(leaf, small_tree(depth=4, **REFERENCE_CONFIG))
+    return model
+
+
+def our_tree(n_leaves: int) -> TreeVAEModel:
+    """dendrogen's model grown breadth-first (shallowest, lowest-id leaf first)."""
+    model = TreeVAEModel(TreeVAEConfig(input_shape=(1, 28, 28)))
+    while len(model.tree.leaves) < n_leaves:
+        model.split_leaf(min(model.tree.leaves, key=lambda n: (model.tree.depth(n), n)))
+    return model
+
+
+def fitted_tree(path: str) -> TreeVAEModel:
+    """The module of a saved dendrogen TreeVAE; its leaves' depths must be the 10-leaf tree's."""
+    from dendrogen import load
+
+    model = load(path).module_
+    depths = sorted(model.tree.depth(leaf) for leaf in model.tree.leaves)
+    if depths != [3] * 6 + [4] * 4:
+        raise SystemExit(f"{path}: leaf depths {depths} are not the 10-leaf benchmark tree's")
+    return model
+
+
+def reference_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor) -> None:
+    opt.zero_grad()
+    out = model(x)
+    kl = out["kl_root"] + out["kl_decisions"] + out["kl_nodes"]
+    (out["rec_loss"] + kl + out["aug_decisions"]).backward()
+    opt.step()
+
+
+def our_step(eps: float) -> Callable[[TreeVAEModel, torch.optim.Optimizer, torch.Tensor], None]:
+    def step(model: TreeVAEModel, opt: torch.optim.Optimizer, x: torch.Tensor) -> None:
+        opt.zero_grad()
+        model.loss(x, 1.0, eps=eps)["loss"].backward()
+        opt.step()
+
+    return step
+
+
+def batches(n: int) -> tuple[list[torch.Tensor], str]:
+    """``n`` batches of 256 Fashion-MNIST training images (28×28 in [0, 1]), or noise."""
+    try:
+        from dendrogen import load_dataset
+
+        X, _ = load_dataset("fashion-mnist", split="train")
+    except Exception:  # any missing data set falls back to noise
+        return [torch.rand(256, 1, 28, 28) for _ in range(n)], "uniform noise"
+    x = torch.from_numpy(X[: 256 * n].copy())
+    return list(x.split(256)), "Fashion-MNIST"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("reference", help="a checkout of lauramanduchi/treevae")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="Adam steps per round")
+    parser.add_argument("--eps", type=float, nargs="+", default=[0.0], help="dendrogen's ε")
+    parser.add_argument("--fitted", default=None, help="a fitted 10-leaf dendrogen TreeVAE")
+    parser.add_argument("--leaves", type=int, nargs="+", default=[2, 10])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    classes = import_reference(args.reference)
+    data, source = batches(args.steps * args.rounds + 2)
+    cpu = torch.device("cpu")
+    ratio = None
+    for n in args.leaves:
+        contestants = {"reference": (reference_tree(classes, n), reference_step)}
+        for eps in args.eps:
+            model = fitted_tree(args.fitted) if args.fitted and n == 10 else our_tree(n)
+            contestants[f"dendrogen eps={eps:g}"] = (model, our_step(eps))
+        opts = {}
+        for name, (model, step) in contestants.items():
+            model.train()
+            if name == "reference":
+                opts[name] = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
+            else:
+                params = list(model.parameters())
+                opts[name] = make_adam(params, lr=1e-3, weight_decay=1e-5, device=cpu)
+            for x in data[:2]:  # warm-up
+                step(model, opts[name], x)
+        rates: dict[str, list[float]] = {name: [] for name in contestants}
+        for r in range(args.rounds):
+            xs = data[2 + r * args.steps : 2 + (r + 1) * args.steps]
+            for name, (model, step) in contestants.items():
+                start = time.perf_counter()
+                for x in xs:
+                    step(model, opts[name], x)
+                rates[name].append(len(xs) * 256 / (time.perf_counter() - start))
+        ref = statistics.median(rates["reference"])
+        fitted = " (fitted weights)" if args.fitted and n == 10 else ""
+        print(f"{n}-leaf tree{fitted}, {source}, {args.threads} threads, {args.rounds} rounds "
+              f"of {args.steps} steps, median [min-max] samples/s:", flush=True)  # fmt: skip
+        for name, values in rates.items():
+            median = statistics.median(values)
+            ratios = [v / o for v, o in zip(values, rates["reference"], strict=True)]
+            print(f"  {name:>20}: {median:7,.0f} [{min(values):,.0f}-{max(values):,.0f}]  "
+                  f"ratio {median / ref:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f})",
+                  flush=True)  # fmt: skip
+            ratio = median / ref
+    print(f"last {args.leaves[-1]}-leaf ratio dendrogen/reference: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
