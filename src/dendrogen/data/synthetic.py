@@ -174,3 +174,6 @@ def make_breaths(
     X = ((X - lo) / (hi - lo)).astype(np.float32)
     tree = hierarchy_from_spec(BREATH_SPEC, BREATH_CLASSES)
     return SyntheticSet(X, y.astype(np.int64), s.astype(np.int64), tree)
+
+
+from dendrogen.data.nuisance import NuisanceSet, make_nuisance_digits  # noqa: E402, F401
