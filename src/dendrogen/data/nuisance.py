@@ -27,7 +27,13 @@ import numpy as np
 
 from dendrogen.data.digits import Digits
 
-__all__ = ["NuisanceDigits", "NuisanceSet", "add_nuisances", "make_nuisance_digits"]
+__all__ = [
+    "NuisanceDigits",
+    "NuisanceSet",
+    "add_nuisances",
+    "make_glyph_hierarchy",
+    "make_nuisance_digits",
+]
 
 
 @dataclass
@@ -177,6 +183,64 @@ def make_nuisance_digits(
     return add_nuisances(
         images, labels, size=size, copies=copies, random_state=random_state, **options
     )
+
+
+def make_glyph_hierarchy(
+    n_samples: int = 600,
+    *,
+    size: int = 12,
+    side: int = 8,
+    shift: bool = True,
+    brightness: tuple[float, float] = (0.5, 1.0),
+    noise: float = 0.05,
+    random_state: int | np.random.Generator | None = 0,
+) -> Any:
+    """Bar glyphs in a nested hierarchy, with position and brightness nuisances: (N, 1, s, s).
+
+    Two coarse classes (horizontal or vertical bars) × four fine classes each (1, 2, 3 or 4
+    bars, two pixels apart, ``side`` pixels long): fine class c has c % 4 + 1 bars, vertical
+    when c >= 4. Each glyph is pasted at a random offset in the ``size`` x ``size`` canvas (at
+    the centre with ``shift=False``), scaled by a random brightness, plus Gaussian noise.
+    Orientation and bar count do not change with the offset, but pixel distances do: the case
+    where clustering raw pixels (Ward) groups images by position rather than by class.
+
+    Returns:
+        A :class:`dendrogen.data.synthetic.SyntheticSet` (X float32 in [0, 1], fine y in 0..7,
+        coarse y in 0..1, and the true hierarchy).
+    """
+    from dendrogen.data.hierarchies import hierarchy_from_spec
+    from dendrogen.data.synthetic import SyntheticSet
+
+    if n_samples < 1 or side < 7 or size < side:
+        raise ValueError("n_samples must be >= 1 and 7 <= side <= size")
+    rng = (
+        random_state
+        if isinstance(random_state, np.random.Generator)
+        else np.random.default_rng(random_state)
+    )
+    y = np.arange(n_samples) % 8
+    rng.shuffle(y)
+    glyphs = np.zeros((8, side, side), dtype=np.float32)
+    for c in range(8):
+        glyphs[c, 0 : 2 * (c % 4 + 1) : 2, :] = 1.0
+        if c >= 4:
+            glyphs[c] = glyphs[c].T
+    if shift:
+        offset = rng.integers(0, size - side + 1, size=(n_samples, 2))
+    else:
+        offset = np.full((n_samples, 2), (size - side) // 2)
+    level = rng.uniform(*brightness, size=n_samples).astype(np.float32)
+    X = np.zeros((n_samples, 1, size, size), dtype=np.float32)
+    for i in range(n_samples):
+        r, c = offset[i]
+        X[i, 0, r : r + side, c : c + side] = glyphs[y[i]] * level[i]
+    X += rng.normal(0.0, noise, size=X.shape).astype(np.float32)
+    X = np.clip(X, 0.0, 1.0)
+    spec = {"horizontal bars": [0, 1, 2, 3], "vertical bars": [4, 5, 6, 7]}
+    names = [f"{k} {'vertical' if c >= 4 else 'horizontal'} bar{'s' * (k > 1)}"
+             for c in range(8) for k in [c % 4 + 1]]  # fmt: skip
+    tree = hierarchy_from_spec(spec, names)
+    return SyntheticSet(X, y.astype(np.int64), (y // 4).astype(np.int64), tree)
 
 
 class NuisanceDigits(Digits):
