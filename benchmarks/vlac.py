@@ -56,17 +56,22 @@ def make_model(name: str, args: argparse.Namespace, seed: int):
         "random_state": seed,
         "verbose": args.progress,
         "device": args.device,
+        "head": args.head,
+        "z_given_y": args.z_given_y,
     }
+    if args.batch_size is not None:
+        common["batch_size"] = args.batch_size
+    vlac = {**common, "feed": args.feed}
     if name == "k1":
-        return VLAC(K=[1, 1, 50, 1], **common)
+        return VLAC(K=[1, 1, 50, 1], **vlac)
     if name == "k2":
-        return VLAC(K=[1, 5, 50, 1], **common)
+        return VLAC(K=[1, 5, 50, 1], **vlac)
     if name == "gmdgm":
         return GMDGM(n_components=50, **common)
     if name == "k1-l2":
-        return VLAC(K=[1, 50, 1, 1], **common)
+        return VLAC(K=[1, 50, 1, 1], **vlac)
     if name == "k2-l2":
-        return VLAC(K=[5, 50, 1, 1], eval_layer=2, **common)
+        return VLAC(K=[5, 50, 1, 1], eval_layer=2, **vlac)
     if name == "gmdgm-l2":
         return GMDGM(n_components=50, depth=2, **common)
     raise ValueError(f"unknown config {name!r}; choose one of {sorted(NAMES)}")
@@ -81,15 +86,43 @@ def load(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
     return X, y, Xt, yt
 
 
-def summary(rows: list[dict], dataset: str) -> str:
+def diagnostics(model, X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray) -> dict:
+    """Per mixture layer l: ``entropy_l{l}`` (mean entropy of q(y_l | x) on the test set, nats;
+    log K_l is uniform) and ``probe_l{l}`` (test accuracy of a logistic regression from the
+    layer's posterior means, fitted on train): how much of the class the layer holds."""
+    from sklearn.linear_model import LogisticRegression
+
+    out = {}
+    K, _ = model._structure()
+    for l in [i + 1 for i, k in enumerate(K) if k > 1]:
+        q = model.predict_proba(Xt, layer=l)
+        out[f"entropy_l{l}"] = float(-(q * np.log(np.clip(q, 1e-12, None))).sum(1).mean())
+        clf = LogisticRegression(max_iter=2000).fit(model.transform(X, layer=l), y)
+        out[f"probe_l{l}"] = float(clf.score(model.transform(Xt, layer=l), yt))
+    return out
+
+
+def variant(args: argparse.Namespace) -> str:
+    """The options a row was run with, as one tag (rows of different variants never mix)."""
+    tag = f"{args.estimator},{args.head},{'zy' if args.z_given_y else 'z'},{args.feed}"
+    return tag if args.batch_size is None else f"{tag},b{args.batch_size}"
+
+
+def summary(rows: list[dict], dataset: str, tag: str | None = None) -> str:
     """Markdown table: mean ± std over seeds per config, beside the paper's SVHN numbers."""
     lines = [
-        f"| model ({dataset}) | seeds | ACC many-to-one (ours) | ACC Hungarian | NMI | "
+        f"| model ({dataset}, {tag}) | seeds | ACC many-to-one (ours) | ACC Hungarian | NMI | "
         f"wall time / run | paper, SVHN |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in NAMES:
-        rs = [r for r in rows if r["config"] == name and r["dataset"] == dataset]
+        rs = [
+            r
+            for r in rows
+            if r["config"] == name
+            and r["dataset"] == dataset
+            and r.get("variant", "gumbel,linear,zy,sample") == tag
+        ]
         if not rs:
             continue
 
@@ -114,6 +147,12 @@ def main() -> None:
     ap.add_argument("--preset", default="fast", choices=["fast", "paper"])
     ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     ap.add_argument("--estimator", default="gumbel", choices=["gumbel", "exact"])
+    ap.add_argument("--head", default="linear", choices=["linear", "ladder"])
+    ap.add_argument(
+        "--z-given-y", action=argparse.BooleanOptionalAction, default=True, help="q(z | x, y)"
+    )
+    ap.add_argument("--feed", default="sample", choices=["sample", "argmax", "probs"])
+    ap.add_argument("--batch-size", type=int, default=None, help="override the preset's")
     ap.add_argument("--train-limit", type=int, default=None)
     ap.add_argument("--use-extra", action="store_true", help="SVHN: add the extra split")
     ap.add_argument("--threads", type=int, default=2)
@@ -130,14 +169,16 @@ def main() -> None:
     rows: list[dict] = []
     if args.json is not None and args.json.exists():
         rows = json.loads(args.json.read_text())
-    X, _, Xt, yt = load(args)
-    print(f"{args.dataset}: train {X.shape}, test {Xt.shape}", flush=True)
+    X, y, Xt, yt = load(args)
+    tag = variant(args)
+    print(f"{args.dataset}: train {X.shape}, test {Xt.shape}, variant {tag}", flush=True)
     for seed in args.seeds:
         for name in args.configs:
             done = [
                 r
                 for r in rows
                 if (r["config"], r["seed"], r["dataset"]) == (name, seed, args.dataset)
+                and r.get("variant", "gumbel,linear,zy,sample") == tag
             ]
             if args.resume and done:
                 continue
@@ -153,6 +194,7 @@ def main() -> None:
                 "preset": args.preset,
                 "steps": model.n_iter_,
                 "estimator": args.estimator,
+                "variant": tag,
                 "fit_seconds": fit_s,
                 "acc": scores["acc"],
                 "acc_hungarian": scores["acc_hungarian"],
@@ -165,6 +207,7 @@ def main() -> None:
             for key, value in scores.items():
                 if key.startswith(("acc_l", "nmi_l", "acc_hungarian_l")):
                     row[key] = value
+            row |= diagnostics(model, X, y, Xt, yt)
             if args.save is not None:
                 stem = args.save / f"{args.dataset}-{name}-s{seed}"
                 model.save(stem, metrics=scores)
@@ -174,7 +217,7 @@ def main() -> None:
             if args.json is not None:
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps(rows, indent=1))
-    print(summary(rows, args.dataset))
+    print(summary(rows, args.dataset, tag))
 
 
 if __name__ == "__main__":

@@ -210,6 +210,7 @@ def test_known_class_counts():
     assert counts == {
         "digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100,
         "svhn": 10, "omniglot": 50, "omniglot5": 5, "20newsgroups": 20, "celeba": 2,
+        "nuisance-digits": 10,
     }  # fmt: skip
     assert len(get_dataset("cifar100").coarse_classes) == 20
     assert get_dataset("fashion-mnist").classes == FASHION_MNIST_CLASSES

@@ -18,6 +18,7 @@ from dendrogen.data.digits import Digits
 from dendrogen.data.errors import DatasetNotFoundError, UnknownDatasetError
 from dendrogen.data.idx import MNIST, FashionMNIST
 from dendrogen.data.newsgroups import Newsgroups20
+from dendrogen.data.nuisance import NuisanceDigits
 from dendrogen.data.omniglot import Omniglot, Omniglot5
 from dendrogen.data.svhn import SVHN
 from dendrogen.data.user import FILE_SUFFIXES, FileDataset
@@ -38,7 +39,7 @@ DATASETS: dict[str, type[Dataset]] = {
     cls.name: cls
     for cls in (
         Digits, MNIST, FashionMNIST, CIFAR10, CIFAR100, SVHN, Omniglot, Omniglot5,
-        Newsgroups20, CelebA,
+        Newsgroups20, CelebA, NuisanceDigits,
     )
 }  # fmt: skip
 

@@ -292,3 +292,6 @@ def make_colour_shapes(
     spec = {g: list(range(i * n_fine, (i + 1) * n_fine)) for i, g in enumerate(COLOUR_SHAPES)}
     tree = hierarchy_from_spec(spec, names)
     return SyntheticSet(X, y.astype(np.int64), coarse.astype(np.int64), tree)
+
+
+from dendrogen.data.nuisance import NuisanceSet, make_nuisance_digits  # noqa: E402, F401

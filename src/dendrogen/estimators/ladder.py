@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from dendrogen.estimators.base import DeepEstimator, InvalidArgumentError, check_int, seeded
 from dendrogen.models.vlac import VLACConfig, VLACModel, gumbel_temperature, kl_weight
 from dendrogen.nn.ladder_nets import (
+    HEAD_KINDS,
     LADDER_ARCHITECTURES,
     default_ladder_architecture,
     default_widths,
@@ -50,6 +51,7 @@ class LadderEstimator(TransformerMixin, DeepEstimator):
         "channels": [Interval(Integral, 1, None, closed="left"), None],
         "hidden": [Interval(Integral, 1, None, closed="left"), None],
         "likelihood": [StrOptions({"laplace", "bernoulli", "gaussian"})],
+        "head": [StrOptions(set(HEAD_KINDS))],
     }
 
     # ------------------------------------------------------------------ structure
@@ -58,7 +60,7 @@ class LadderEstimator(TransformerMixin, DeepEstimator):
         raise NotImplementedError
 
     def _estimator_options(self) -> dict[str, Any]:
-        return {"estimator": "gumbel", "hard": True, "max_enumeration": 256}
+        return {"estimator": "gumbel", "hard": True, "max_enumeration": 256, "head": self.head}
 
     def _public_layers(self) -> list[int]:
         """1-based layers a user may name in ``predict``/``sample`` (those with a latent)."""

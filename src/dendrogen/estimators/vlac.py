@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from dendrogen.estimators.base import register
 from dendrogen.estimators.ladder import ClusteringMixin, LadderEstimator, check_z_dims
 from dendrogen.models.gmvae import gmdgm_structure
-from dendrogen.models.vlac import check_K
+from dendrogen.models.vlac import FEEDS, check_K
 from dendrogen.training import LADDER_PRESETS
 
 #: the training presets of the ladder models (``dendrogen.training.LADDER_PRESETS``).
@@ -39,8 +39,15 @@ class VLAC(ClusteringMixin, LadderEstimator):
             paper's) or ``exact`` (sum over every combination of components; costs Π K_l passes).
         hard: straight-through Gumbel (default) or soft relaxed ỹ.
         max_enumeration: the largest Π K_l ``exact`` accepts.
+        head: the z heads: ``linear`` (vlac.md §2, one Linear on the layer's features) or
+            ``ladder`` (the VLAE reference: a two-layer branch per layer, sigmoid std).
+        z_given_y: the z head of a mixture layer takes the sampled component (q(z | x, y),
+            vlac.md §2); False makes it q(z | x), so the component is read off the prior.
+        feed: what a mixture layer passes up to the next layer's encoder: ``sample`` (vlac.md:
+            the Gumbel sample in training, the argmax when clustering), ``argmax`` (the argmax
+            in training too, straight-through) or ``probs`` (q(y | x) in both).
         z_dims: latent size per layer (default 5 per layer, 10 at the top: [5, 5, 5, 10]).
-        arch: ``"auto"`` (conv28 for 28×28, conv8 for 8×8, conv32 for 32×32 images, mlp
+        arch: ``"auto"`` (conv28 for 28×28, conv8 for 8×8 to 16×16, conv32 for 32×32 images, mlp
             otherwise), or one of ``conv28``, ``conv8``, ``conv32``, ``mlp``.
         channels, hidden: base conv channels and FC width (default: the preset's).
         likelihood: ``laplace`` (default, b = 0.125), ``bernoulli`` or ``gaussian`` (σ² = ½).
@@ -65,6 +72,8 @@ class VLAC(ClusteringMixin, LadderEstimator):
         "estimator": [StrOptions({"gumbel", "exact"})],
         "hard": ["boolean"],
         "max_enumeration": [Interval(Integral, 1, None, closed="left")],
+        "z_given_y": ["boolean"],
+        "feed": [StrOptions(set(FEEDS))],
     }
 
     def __init__(
@@ -75,6 +84,9 @@ class VLAC(ClusteringMixin, LadderEstimator):
         estimator: str = "gumbel",
         hard: bool = True,
         max_enumeration: int = 256,
+        head: str = "linear",
+        z_given_y: bool = True,
+        feed: str = "sample",
         arch: str = "auto",
         channels: int | None = None,
         hidden: int | None = None,
@@ -95,6 +107,9 @@ class VLAC(ClusteringMixin, LadderEstimator):
         self.estimator = estimator
         self.hard = hard
         self.max_enumeration = max_enumeration
+        self.head = head
+        self.z_given_y = z_given_y
+        self.feed = feed
         self.arch = arch
         self.channels = channels
         self.hidden = hidden
@@ -118,6 +133,9 @@ class VLAC(ClusteringMixin, LadderEstimator):
             "estimator": self.estimator,
             "hard": bool(self.hard),
             "max_enumeration": int(self.max_enumeration),
+            "head": self.head,
+            "z_given_y": bool(self.z_given_y),
+            "feed": self.feed,
         }
 
     def _default_layer(self):
@@ -146,7 +164,9 @@ class VLAE(LadderEstimator):
     Args:
         n_layers: number of latent layers L (default 4).
         z_dims: latent size per layer (default 5 per layer, 10 at the top: [5, 5, 5, 10]).
-        arch: ``"auto"`` (conv28 for 28×28, conv8 for 8×8, conv32 for 32×32 images, mlp
+        head: the z heads: ``linear`` (vlac.md §2) or ``ladder`` (the VLAE reference's
+            two-layer branch per layer with a sigmoid std).
+        arch: ``"auto"`` (conv28 for 28×28, conv8 for 8×8 to 16×16, conv32 for 32×32 images, mlp
             otherwise), or one of ``conv28``, ``conv8``, ``conv32``, ``mlp``.
         channels, hidden: base conv channels and FC width (default: the preset's).
         likelihood: ``laplace`` (default, b = 0.125), ``bernoulli`` or ``gaussian`` (σ² = ½).
@@ -173,6 +193,7 @@ class VLAE(LadderEstimator):
         self,
         n_layers: int = 4,
         z_dims: Any = None,
+        head: str = "linear",
         arch: str = "auto",
         channels: int | None = None,
         hidden: int | None = None,
@@ -189,6 +210,7 @@ class VLAE(LadderEstimator):
     ) -> None:
         self.n_layers = n_layers
         self.z_dims = z_dims
+        self.head = head
         self.arch = arch
         self.channels = channels
         self.hidden = hidden
@@ -227,8 +249,8 @@ class GMDGM(ClusteringMixin, LadderEstimator):
         depth: the VLAC layer whose networks are borrowed (default 3).
         estimator: ``gumbel`` (as the VLAC run it is compared against) or ``exact``
             (n_components decoder passes per sample; the GMVAE reference code's choice).
-        hard, max_enumeration: as for :class:`VLAC`.
-        arch: ``"auto"`` (conv28 for 28×28, conv8 for 8×8, conv32 for 32×32 images, mlp
+        hard, max_enumeration, head, z_given_y: as for :class:`VLAC`.
+        arch: ``"auto"`` (conv28 for 28×28, conv8 for 8×8 to 16×16, conv32 for 32×32 images, mlp
             otherwise), or one of ``conv28``, ``conv8``, ``conv32``, ``mlp``.
         channels, hidden: base conv channels and FC width (default: the preset's).
         likelihood: ``laplace`` (default, b = 0.125), ``bernoulli`` or ``gaussian`` (σ² = ½).
@@ -254,6 +276,7 @@ class GMDGM(ClusteringMixin, LadderEstimator):
         "estimator": [StrOptions({"gumbel", "exact"})],
         "hard": ["boolean"],
         "max_enumeration": [Interval(Integral, 1, None, closed="left")],
+        "z_given_y": ["boolean"],
     }
 
     def __init__(
@@ -264,6 +287,8 @@ class GMDGM(ClusteringMixin, LadderEstimator):
         estimator: str = "gumbel",
         hard: bool = True,
         max_enumeration: int = 256,
+        head: str = "linear",
+        z_given_y: bool = True,
         arch: str = "auto",
         channels: int | None = None,
         hidden: int | None = None,
@@ -284,6 +309,8 @@ class GMDGM(ClusteringMixin, LadderEstimator):
         self.estimator = estimator
         self.hard = hard
         self.max_enumeration = max_enumeration
+        self.head = head
+        self.z_given_y = z_given_y
         self.arch = arch
         self.channels = channels
         self.hidden = hidden
@@ -306,6 +333,8 @@ class GMDGM(ClusteringMixin, LadderEstimator):
             "estimator": self.estimator,
             "hard": bool(self.hard),
             "max_enumeration": int(self.max_enumeration),
+            "head": self.head,
+            "z_given_y": bool(self.z_given_y),
         }
 
     def _layer(self, layer: int | None, *, mixture: bool) -> int:

@@ -20,10 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dendrogen.nn.gaussian import kl_normal, kl_std_normal
-from dendrogen.nn.ladder_nets import LADDER_ARCHITECTURES, LadderNets
+from dendrogen.nn.ladder_nets import HEAD_KINDS, LADDER_ARCHITECTURES, LadderNets
 from dendrogen.nn.likelihoods import Likelihood, make_likelihood
 
 Mode = Literal["sample", "mean", "enumerate"]
+
+#: what a mixture layer passes up to the next encoder block (:attr:`VLACConfig.feed`).
+FEEDS = ("sample", "argmax", "probs")
 
 
 # ------------------------------------------------------------------------------ config
@@ -44,6 +47,14 @@ class VLACConfig:
             (enumerate every combination of the mixture layers' components).
         hard: straight-through Gumbel (forward one-hot); False keeps ỹ soft.
         max_enumeration: the largest Π K_l that ``exact`` may enumerate.
+        head: the z heads: ``linear`` (one Linear on flatten(h_l), vlac.md §2) or ``ladder``
+            (the VLAE reference's two-layer branch per layer with a sigmoid std).
+        z_given_y: the z head of a mixture layer takes ỹ_l (q(z_l | x, y_≤l), vlac.md §2);
+            False makes it q(z_l | x), so y_l only picks the prior component.
+        feed: what a mixture layer passes up to the next encoder block: ``sample`` (vlac.md
+            §2: the Gumbel sample in training, the argmax one-hot when clustering), ``argmax``
+            (the one-hot of argmax q in training too, straight-through gradient) or ``probs``
+            (q(y_l | ·) itself, in training and clustering alike).
     """
 
     input_shape: tuple[int, ...]
@@ -59,6 +70,9 @@ class VLACConfig:
     estimator: str = "gumbel"
     hard: bool = True
     max_enumeration: int = 256
+    head: str = "linear"
+    z_given_y: bool = True
+    feed: str = "sample"
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -80,6 +94,10 @@ class VLACConfig:
             raise ValueError(
                 f"likelihood must be 'laplace', 'bernoulli' or 'gaussian', got {self.likelihood!r}"
             )
+        if self.head not in HEAD_KINDS:
+            raise ValueError(f"head must be one of {HEAD_KINDS}, got {self.head!r}")
+        if self.feed not in FEEDS:
+            raise ValueError(f"feed must be one of {FEEDS}, got {self.feed!r}")
         if self.estimator not in ("gumbel", "exact"):
             raise ValueError(f"estimator must be 'gumbel' or 'exact', got {self.estimator!r}")
         if self.estimator == "exact" and self.n_combinations > self.max_enumeration:
@@ -179,7 +197,15 @@ class VLACModel(nn.Module):
         self.config = config
         c = config
         self.nets = LadderNets(
-            c.arch, c.input_shape, c.K, c.z_dims, c.channels, c.hidden, c.lateral_channels
+            c.arch,
+            c.input_shape,
+            c.K,
+            c.z_dims,
+            c.channels,
+            c.hidden,
+            c.lateral_channels,
+            head=c.head,
+            z_given_y=c.z_given_y,
         )
         # p(z_l | y_l = k) = N(mu[k], diag exp(logvar[k])); init mu ~ N(0, I), logvar = 0 (§3).
         self.prior_mu = nn.ParameterDict()
@@ -278,8 +304,10 @@ class VLACModel(nn.Module):
                 else:
                     y = F.one_hot(logits.argmax(-1), cfg.K[l]).to(h.dtype)
                 log_w = log_w + (y.detach() * log_q).sum(-1) if force is not None else log_w
+                y_up = self._feed(y, q, mode)
             else:
                 probs.append(None)
+                y_up = None
             if cfg.z_dims[l] > 0:
                 mu, var = heads.gaussian(h_flat, y)
                 z = mu + var.sqrt() * torch.randn_like(mu) if sample_z else mu
@@ -296,7 +324,7 @@ class VLACModel(nn.Module):
             mus.append(mu)
             vars_.append(var)
             zs.append(z)
-            y_prev = y
+            y_prev = y_up
         output = self.decode(zs)
         return {
             "output": output,
@@ -308,6 +336,17 @@ class VLACModel(nn.Module):
             "z": zs,
             "probs": probs,
         }
+
+    def _feed(self, y: Tensor, q: Tensor, mode: Mode) -> Tensor:
+        """ỹ_l passed up to g_{l+1}: (B, K_l) from the layer's own y and q (vlac.md §2 for
+        ``feed="sample"``; see :attr:`VLACConfig.feed`)."""
+        feed = self.config.feed
+        if feed == "sample":
+            return y
+        if feed == "probs":
+            return q
+        hard = F.one_hot(q.argmax(-1), q.shape[-1]).to(q.dtype)
+        return hard if mode == "mean" else hard + q - q.detach()
 
     def decode(self, zs: Sequence[Tensor | None]) -> Tensor:
         """Decoder output (B, *input_shape) from per-layer latents (B, d_l) (None: no z)."""
@@ -380,6 +419,7 @@ class VLACModel(nn.Module):
 
 
 __all__ = [
+    "FEEDS",
     "Laplace",
     "VLACConfig",
     "VLACModel",

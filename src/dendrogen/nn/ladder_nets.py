@@ -44,12 +44,13 @@ class Stage:
 
 
 def default_ladder_architecture(input_shape: Sequence[int]) -> str:
-    """``conv28`` for (C, 28, 28), ``conv8`` for (C, 8, 8), ``conv32`` for (C, 32, 32), else
-    ``mlp`` (inputs are flattened)."""
+    """``conv28`` for (C, 28, 28), ``conv8`` for (C, s, s) with 8 <= s <= 16 (the 8×8 digits,
+    the 12×12 nuisance digits), ``conv32`` for (C, 32, 32), else ``mlp`` (inputs are
+    flattened)."""
     shape = tuple(input_shape)
     if len(shape) == 3 and shape[1:] == (28, 28):
         return "conv28"
-    if len(shape) == 3 and shape[1:] == (8, 8):
+    if len(shape) == 3 and shape[1] == shape[2] and 8 <= shape[1] <= 16:
         return "conv8"
     if len(shape) == 3 and shape[1:] == (32, 32):
         return "conv32"
@@ -212,23 +213,73 @@ class DecoderBlock(nn.Module):
         return self.net(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
 
 
-class Heads(nn.Module):
-    """The heads of one level on flatten(h_l): y logits (B, K) and z mean / std (B, d)."""
+#: the forms of the z heads: one Linear on flatten(h_l) (vlac.md §10) or the VLAE reference's
+#: two-layer ladder branch per layer with a sigmoid standard deviation.
+HEAD_KINDS = ("linear", "ladder")
 
-    def __init__(self, h_features: int, n_components: int, z_dim: int) -> None:
+
+class Heads(nn.Module):
+    """The heads of one level on flatten(h_l): y logits (B, K) and z mean / variance (B, d).
+
+    Args:
+        h_features: size of flatten(h_l).
+        n_components: K_l (1: no y head).
+        z_dim: d_l (0: no z head).
+        kind: ``"linear"`` (vlac.md §2: μ and σ are Linears of [flatten(h_l); ỹ_l], σ =
+            softplus + 1e-3) or ``"ladder"`` (the VLAE reference: a branch of two
+            Linear-BatchNorm-LeakyReLU layers of ``width`` features, then μ = Linear and σ =
+            sigmoid(Linear) + 1e-3).
+        z_given_y: the z head takes ỹ_l (q(z_l | x, y_≤l), vlac.md §2); False gives q(z_l | x),
+            so the component cannot be absorbed by z's posterior and is decided by the prior.
+        width: the branch's width (``ladder`` only).
+    """
+
+    def __init__(
+        self,
+        h_features: int,
+        n_components: int,
+        z_dim: int,
+        kind: str = "linear",
+        z_given_y: bool = True,
+        width: int = 256,
+    ) -> None:
         super().__init__()
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"head must be one of {HEAD_KINDS}, got {kind!r}")
+        self.kind = kind
         self.y = nn.Linear(h_features, n_components) if n_components > 1 else None
-        y_in = n_components if n_components > 1 else 0
-        self.z = nn.Linear(h_features + y_in, 2 * z_dim) if z_dim > 0 else None
+        self.z_given_y = bool(z_given_y) and n_components > 1
+        z_in = h_features + (n_components if self.z_given_y else 0)
+        self.branch: nn.Module | None = None
+        self.std: nn.Module | None = None
+        if z_dim <= 0:
+            self.z = None
+        elif kind == "linear":
+            self.z = nn.Linear(z_in, 2 * z_dim)
+        else:
+            self.branch = nn.Sequential(
+                nn.Linear(z_in, width, bias=False),
+                *_act(width, False),
+                nn.Linear(width, width, bias=False),
+                *_act(width, False),
+            )
+            self.z = nn.Linear(width, z_dim)
+            self.std = nn.Linear(width, z_dim)
 
     def logits(self, h_flat: Tensor) -> Tensor:
         assert self.y is not None
         return self.y(h_flat)
 
     def gaussian(self, h_flat: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Mean and variance of q(z_l | x, y_{≤l}): σ = softplus(·) + 1e-3 (vlac.md §2)."""
+        """Mean and variance (B, d) of q(z_l | ·) from flatten(h_l) (B, F) and ỹ_l (B, K),
+        which is ignored when the head does not take it (``z_given_y=False``)."""
         assert self.z is not None
-        inp = h_flat if y is None else torch.cat([h_flat, y.to(h_flat.dtype)], dim=1)
+        use_y = y is not None and self.z_given_y
+        inp = torch.cat([h_flat, y.to(h_flat.dtype)], dim=1) if use_y else h_flat
+        if self.branch is not None:
+            assert self.std is not None
+            u = self.branch(inp)
+            return self.z(u), (torch.sigmoid(self.std(u)) + 1e-3) ** 2
         mu, s = self.z(inp).chunk(2, dim=-1)
         std = nn.functional.softplus(s) + 1e-3
         return mu, std**2
@@ -246,6 +297,8 @@ class LadderNets(nn.Module):
             used by GM-DGM. The top level needs a z.
         channels, hidden: base conv channels and FC width.
         lateral_channels: channels of the lateral embedding where z̃_{l+1} is a feature map.
+        head, z_given_y: the form of the z heads and whether they take ỹ_l (:class:`Heads`;
+            a ``ladder`` branch is ``hidden`` wide).
     """
 
     def __init__(
@@ -257,6 +310,8 @@ class LadderNets(nn.Module):
         channels: int,
         hidden: int,
         lateral_channels: int = 16,
+        head: str = "linear",
+        z_given_y: bool = True,
     ) -> None:
         super().__init__()
         L = len(K)
@@ -284,7 +339,9 @@ class LadderNets(nn.Module):
             flat = stage.kind == "fc"
             in_n = (math.prod(shapes[l]) if flat else shapes[l][0]) + k_below
             self.encoders.append(EncoderBlock(_encoder_net(stage, in_n), flat=flat))
-            self.heads.append(Heads(math.prod(shapes[l + 1]), K[l], z_dims[l]))
+            self.heads.append(
+                Heads(math.prod(shapes[l + 1]), K[l], z_dims[l], head, z_given_y, hidden)
+            )
 
         self.decoders = nn.ModuleList()
         for l in range(L):
@@ -317,6 +374,7 @@ class LadderNets(nn.Module):
 
 
 __all__ = [
+    "HEAD_KINDS",
     "LADDER_ARCHITECTURES",
     "DecoderBlock",
     "EncoderBlock",
