@@ -65,7 +65,7 @@ class TreeGrowth:
         def init_split(name: str, length: int, node: int, rows: torch.Tensor) -> None:
             """``split_init="kmeans"``: seat the split at ``node`` by 2-means on its router's
             input (models/treevae/split_init.py), once per split, resume-safe."""
-            if schedule.split_init != "kmeans" or length <= 0 or cursor.get("split_init") == node:
+            if schedule.split_init == "random" or length <= 0 or cursor.get("split_init") == node:
                 return
             if name == "initial":  # the root's z needs some training before it means anything
                 steps = schedule.phase(name, length, trainer.steps_per_epoch(len(rows)), spe).steps
@@ -74,8 +74,14 @@ class TreeGrowth:
             elif phase_state is not None:  # resuming this subtree's phase mid-way
                 return
             seed = trainer.seed + 7 * cursor["phases_run"]
-            record = on_main(self._gather, lambda: initialise_split(model, rows, node, seed),
-                             model, "split init")  # fmt: skip
+            record = on_main(
+                self._gather,
+                lambda: initialise_split(
+                    model, rows, node, seed, schedule.split_init, schedule.split_space
+                ),
+                model,
+                "split init",
+            )
             self.history_.append(record | {"g": cursor["g"]})
             cursor["split_init"] = node
             if ckpt is not None:

@@ -80,6 +80,7 @@ class Schedule:
     growth_kl_max: float = 1.0
     split_init: str = "random"
     split_init_warmup: float = 0.25
+    split_space: str = "router"
     leaf_eps: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -90,9 +91,15 @@ class Schedule:
             ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap", "max_epochs",
              "min_steps_fraction", "growth_kl_max", "split_init_warmup"),
         )  # fmt: skip
-        if self.split_init not in ("random", "kmeans"):
+        if self.split_space not in ("router", "encoder", "input"):
             raise ValueError(
-                f"schedule 'split_init' must be 'random' or 'kmeans', got {self.split_init!r}"
+                "schedule 'split_space' must be 'router', 'encoder' or 'input', "
+                f"got {self.split_space!r}"
+            )
+        if self.split_init not in ("random", "kmeans", "gmm"):
+            raise ValueError(
+                "schedule 'split_init' must be 'random', 'kmeans' or 'gmm', "
+                f"got {self.split_init!r}"
             )
         eps = self.leaf_eps
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < 1:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -40,12 +42,35 @@ def node_router_inputs(model: TreeVAEModel, x: Tensor, batch_size: int = 2048) -
     return [torch.cat(level) for level in zip(*parts, strict=True)]
 
 
-def two_means(embedding: np.ndarray, seed: int) -> np.ndarray:
-    """Labels 0/1 of 2-means (k-means++, 10 starts) on standardised ``embedding`` (N, D); the
-    larger part is labelled 0 so the result does not depend on k-means' label order."""
+#: Ridge added to each GMM covariance (on standardised inputs): bottom-up activations are often
+#: of lower rank than their width, and a singular covariance would stop the fit.
+GMM_REG_COVAR = 1e-3
+#: Inputs wider than this are projected on their leading principal components before they are
+#: split: a full covariance over 784 pixels would cost more than the split is worth.
+MAX_SPLIT_DIMS = 32
+SPLIT_SPACES = ("router", "encoder", "input")
+
+
+def bisect(embedding: np.ndarray, seed: int, method: str = "kmeans") -> np.ndarray:
+    """Labels 0/1 of a two-way split of standardised ``embedding`` (N, D); the larger part is
+    labelled 0, so the result does not depend on the clusterer's label order.
+
+    ``method``: "kmeans" (2-means, k-means++, 10 starts) or "gmm" (a two-component Gaussian
+    mixture with full covariances, 5 starts). 2-means prefers two halves of equal spread, so it
+    cuts a broad class in two rather than split off a tight sibling; a mixture with its own
+    covariance per component does not.
+    """
     scale = embedding.std(axis=0)
     z = (embedding - embedding.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
-    labels = KMeans(2, n_init=10, random_state=seed).fit_predict(z.astype(np.float64))
+    z = z.astype(np.float64)
+    if method == "kmeans":
+        labels = KMeans(2, n_init=10, random_state=seed).fit_predict(z)
+    elif method == "gmm":
+        gmm = GaussianMixture(2, covariance_type="full", n_init=5, reg_covar=GMM_REG_COVAR,
+                              random_state=seed)  # fmt: skip
+        labels = gmm.fit_predict(z)
+    else:
+        raise ValueError(f"unknown split method {method!r}; use 'kmeans' or 'gmm'")
     if (labels == 0).sum() < (labels == 1).sum():
         labels = 1 - labels
     return labels.astype(np.int64)
@@ -81,12 +106,50 @@ def fit_router_to(
     return float(agreement)
 
 
-def initialise_split(model: TreeVAEModel, x: Tensor, node: int, seed: int) -> dict:
-    """Split the rows ``x`` (N, ...) that reach internal ``node`` by 2-means on its router's
-    input and fit the router to that partition; the node's children and prior router restart
-    from fresh weights. Returns a record for the fit's history."""
+def split_features(model: TreeVAEModel, x: Tensor, node: int, space: str) -> Tensor:
+    """The features (N, F) on which the rows ``x`` reaching ``node`` are split in two.
+
+    ``space``: "router" (the input of the node's posterior router, d at the node's depth),
+    "encoder" (the encoder's output d_H, the representation closest to the data that every node
+    shares) or "input" (the rows themselves, flattened). The deeper bottom-up activations are
+    trained to serve the routers and heads of the current tree; early in training they can fold
+    groups together that the data keeps apart.
+    """
+    if space == "input":
+        return x.reshape(x.shape[0], -1)
+    acts = node_router_inputs(model, x)
+    if space == "router":
+        return acts[model.tree.depth(node)]
+    if space == "encoder":
+        return acts[-1]
+    raise ValueError(f"unknown split space {space!r}; use one of {SPLIT_SPACES}")
+
+
+def reduce_dims(features: np.ndarray, seed: int, max_dims: int = MAX_SPLIT_DIMS) -> np.ndarray:
+    """``features`` (N, F) projected on at most ``max_dims`` principal components (unchanged
+    when it is narrow enough)."""
+    n_components = min(max_dims, features.shape[0] - 1)
+    if features.shape[1] <= max_dims or n_components < 1:
+        return features
+    pca = PCA(n_components, svd_solver="randomized", random_state=seed)
+    return pca.fit_transform(features.astype(np.float64))
+
+
+def initialise_split(
+    model: TreeVAEModel,
+    x: Tensor,
+    node: int,
+    seed: int,
+    method: str = "kmeans",
+    space: str = "router",
+) -> dict:
+    """Split the rows ``x`` (N, ...) that reach internal ``node`` in two (:func:`bisect` with
+    ``method`` on :func:`split_features` in ``space``) and fit the node's posterior router, on
+    its own input, to that partition; the node's children and prior router restart from fresh
+    weights. Returns a record for the fit's history."""
+    features = split_features(model, x, node, space).cpu().numpy()
+    labels = bisect(reduce_dims(features, seed), seed, method)
     acts = node_router_inputs(model, x)[model.tree.depth(node)]
-    labels = two_means(acts.cpu().numpy(), seed)
     # The children and the prior router start afresh: after the initial tree's warm-up they were
     # fitted to the random split that this one replaces.
     torch.manual_seed(seed)
