@@ -221,7 +221,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             trainer = Trainer(
                 batch_size=settings.batch_size, seed=0 if self.random_state is None else
                 self.random_state, progress=self.verbose, checkpoint_every=self.checkpoint_every,
-                device=self.device_, world=self.world_,
+                device=self.device_, world=self.world_, precision=schedule.precision,
             )  # fmt: skip
             self._train(trainer, schedule, data, X, cursor, subset, phase_state, ckpt)
         self._finish_fit(X)

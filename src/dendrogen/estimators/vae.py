@@ -91,6 +91,7 @@ class Autoencoder(TransformerMixin, DeepEstimator):
                 batch_size=settings.batch_size, progress=self.verbose,
                 seed=0 if self.random_state is None else int(self.random_state),
                 checkpoint_every=self.checkpoint_every, device=self.device_, world=self.world_,
+                precision=settings.schedule.precision,
             )  # fmt: skip
             phase = settings.schedule.phase(trainer.steps_per_epoch(X.shape[0]))
             model = self.module_
