@@ -28,13 +28,9 @@ from dendrogen.estimators.base import (
     seeded,
 )
 from dendrogen.estimators.treevae_growth import TreeGrowth
+from dendrogen.models.contrastive import resolve_augmentation, view_pairs
 from dendrogen.models.treevae.config import TreeVAEConfig
-from dendrogen.models.treevae.contrastive import (
-    ContrastiveConfig,
-    ContrastiveTreeVAEModel,
-    resolve_augmentation,
-    view_pairs,
-)
+from dendrogen.models.treevae.contrastive import ContrastiveConfig, ContrastiveTreeVAEModel
 from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training import (
