@@ -135,3 +135,20 @@ def test_cli_contrastive_flag_for_the_baselines(tmp_path, shapes, model):
     assert result.exit_code == 0, result.output
     fitted = load(out)
     assert fitted.module_.contrastive == ContrastiveSettings()
+
+
+def test_the_colour_data_sets_turn_the_baselines_contrastive_by_default():
+    from dendrogen.cli_options import contrastive_setting
+
+    for name in ("TreeVAE", "VAE", "LadderVAE"):
+        params: dict = {}
+        contrastive_setting(params, name, "cifar10", None)
+        assert params == {"contrastive": {"augmentation": "cifar10"}}
+        params = {}
+        contrastive_setting(params, name, "cifar100", False)
+        assert params == {"contrastive": False}
+    params = {}
+    contrastive_setting(params, "VLAC", "cifar10", None)
+    assert params == {}
+    with pytest.raises(ValueError, match="no contrastive loss"):
+        contrastive_setting({}, "HTVAE", "digits", True)
