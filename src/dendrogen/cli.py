@@ -282,8 +282,9 @@ def fit(
     contrastive: bool | None = typer.Option(
         None,
         "--contrastive/--no-contrastive",
-        help="TreeVAE's contrastive extension (two augmented views per image, NT-Xent); on by "
-        "default for cifar10, cifar100 and celeba, whose augmentation it uses.",
+        help="The contrastive extension of TreeVAE, VAE and LadderVAE (two augmented views per "
+        "image, NT-Xent); on by default for cifar10, cifar100 and celeba, whose augmentation it "
+        "uses.",
     ),
 ) -> None:
     """Fit a model on a data set's training split and save it (progress bar while it trains).

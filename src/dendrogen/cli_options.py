@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CONTRASTIVE_DATA", "contrastive_setting", "write_attribute_table"]
+__all__ = ["CONTRASTIVE_DATA", "CONTRASTIVE_MODELS", "contrastive_setting", "write_attribute_table"]
 
-#: data sets that TreeVAE fits with the contrastive loss unless told otherwise (treevae.md §4).
+#: data sets fitted with the contrastive loss unless told otherwise (treevae.md §4).
 CONTRASTIVE_DATA = ("cifar10", "cifar100", "celeba")
+#: the estimators with a contrastive loss (TreeVAE's, and the paper's starred baselines).
+CONTRASTIVE_MODELS = ("TreeVAE", "VAE", "LadderVAE")
 
 
 def contrastive_setting(params: dict, name: str, data: str, flag: bool | None) -> None:
@@ -22,9 +24,12 @@ def contrastive_setting(params: dict, name: str, data: str, flag: bool | None) -
     data = _canonical(data) or data
     if "contrastive" in params or (flag is None and data not in CONTRASTIVE_DATA):
         return
-    if name != "TreeVAE":
+    if name not in CONTRASTIVE_MODELS:
         if flag:
-            raise ValueError(f"--contrastive is a TreeVAE option; {name} has no contrastive loss")
+            raise ValueError(
+                f"--contrastive is a TreeVAE option (and of its VAE and LadderVAE baselines); "
+                f"{name} has no contrastive loss"
+            )
         return
     if flag is False:
         params["contrastive"] = False

@@ -136,6 +136,7 @@ class LadderEstimator(TransformerMixin, DeepEstimator):
             checkpoint_every=float(self.checkpoint_every),
             device=self.device_,
             world=self.world_,
+            precision=settings.schedule.precision,
         )
         steps = settings.schedule.steps(trainer.steps_per_epoch(X.shape[0]))
         scale = LADDER_PAPER_STEPS / steps

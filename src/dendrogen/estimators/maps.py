@@ -151,6 +151,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
                 checkpoint_every=self.checkpoint_every,
                 device=self.device_,
                 world=self.world_,
+                precision=settings.schedule.precision,
             )
             steps = settings.schedule.steps(trainer.steps_per_epoch(n))
             # No weight decay and a constant rate: Algorithm 1 is plain Adam.

@@ -28,13 +28,9 @@ from dendrogen.estimators.base import (
     seeded,
 )
 from dendrogen.estimators.treevae_growth import TreeGrowth
+from dendrogen.models.contrastive import resolve_augmentation, view_pairs
 from dendrogen.models.treevae.config import TreeVAEConfig
-from dendrogen.models.treevae.contrastive import (
-    ContrastiveConfig,
-    ContrastiveTreeVAEModel,
-    resolve_augmentation,
-    view_pairs,
-)
+from dendrogen.models.treevae.contrastive import ContrastiveConfig, ContrastiveTreeVAEModel
 from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training import (
@@ -221,7 +217,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             trainer = Trainer(
                 batch_size=settings.batch_size, seed=0 if self.random_state is None else
                 self.random_state, progress=self.verbose, checkpoint_every=self.checkpoint_every,
-                device=self.device_, world=self.world_,
+                device=self.device_, world=self.world_, precision=schedule.precision,
             )  # fmt: skip
             self._train(trainer, schedule, data, X, cursor, subset, phase_state, ckpt)
         self._finish_fit(X)

@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from dendrogen.estimators.base import DeepEstimator, check_int, fixed_noise, register, seeded
+from dendrogen.models.contrastive import ContrastiveSettings, resolve_augmentation, view_pairs
 from dendrogen.models.ladder import LadderVAEConfig, LadderVAEModel
 from dendrogen.models.vae import HTVAE_ARCH, VAEConfig, VAEModel
 from dendrogen.training import VAE_PRESETS, Checkpoint, PhaseState, Trainer, VAESchedule
@@ -36,13 +37,17 @@ class Autoencoder(TransformerMixin, DeepEstimator):
         "arch": [str],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "obs_var": [Interval(Real, 0, None, closed="neither")],
+        "contrastive": ["boolean", dict],
     }
+    #: the contrastive settings of the model being fitted or loaded (None: plain)
+    _contrastive_settings: ContrastiveSettings | None = None
 
     # ------------------------------------------------------------------ to specialise
     def _config(self, input_shape: tuple[int, ...]) -> VAEConfig:
         raise NotImplementedError
 
     def _build_from_config(self, d: dict[str, Any]) -> torch.nn.Module:
+        """The torch model of config ``d``, contrastive with ``_contrastive_settings``."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ fitting
@@ -71,6 +76,12 @@ class Autoencoder(TransformerMixin, DeepEstimator):
         if self.likelihood_ == "bernoulli":
             self._check_unit_interval(X)
         self._check_enough_samples(X.shape[0], settings.batch_size)
+        augment = None
+        self._contrastive_settings = None
+        if self.contrastive is not False:
+            self._contrastive_settings = ContrastiveSettings.from_value(self.contrastive)
+            views = resolve_augmentation(self._contrastive_settings.augmentation, X.shape[1:])
+            augment = view_pairs(views, 0 if self.world_ is None else self.world_.rank)
         ckpt = self._checkpoint(checkpoint_dir, X)
         with seeded(self.random_state):
             config = self._config(tuple(X.shape[1:]))
@@ -80,6 +91,7 @@ class Autoencoder(TransformerMixin, DeepEstimator):
                 batch_size=settings.batch_size, progress=self.verbose,
                 seed=0 if self.random_state is None else int(self.random_state),
                 checkpoint_every=self.checkpoint_every, device=self.device_, world=self.world_,
+                precision=settings.schedule.precision,
             )  # fmt: skip
             phase = settings.schedule.phase(trainer.steps_per_epoch(X.shape[0]))
             model = self.module_
@@ -87,6 +99,7 @@ class Autoencoder(TransformerMixin, DeepEstimator):
             self.history_ = trainer.run(
                 phase, model, model.parameters(), lambda x, alpha: model(x, alpha),
                 torch.from_numpy(X).to(self.device_), resume=resume, on_checkpoint=saver,
+                augment=augment,
             )  # fmt: skip
         self.module_.eval()
         self.n_iter_ = phase.steps
@@ -174,12 +187,17 @@ class Autoencoder(TransformerMixin, DeepEstimator):
 
     # ------------------------------------------------------------------ save / load
     def _state_config(self) -> dict[str, Any]:
-        return {"likelihood": self.likelihood_, "config": self.module_.config.to_dict(),
-                "n_iter": self.n_iter_}  # fmt: skip
+        state = {"likelihood": self.likelihood_, "config": self.module_.config.to_dict(),
+                 "n_iter": self.n_iter_}  # fmt: skip
+        if self.module_.contrastive is not None:
+            state["contrastive"] = self.module_.contrastive.to_dict()
+        return state
 
     def _restore(self, fitted: dict[str, Any], tree: Tree | None) -> None:
         del tree
         self.likelihood_ = fitted["likelihood"]
+        con = fitted.get("contrastive")
+        self._contrastive_settings = None if con is None else ContrastiveSettings.from_value(con)
         self.module_ = self._build_from_config(fitted["config"])
         self.n_iter_ = int(fitted.get("n_iter", 0))
         self.history_ = []
@@ -208,6 +226,11 @@ class VAE(Autoencoder):
         verbose: show a progress bar.
         checkpoint_every: seconds between checkpoints when fitting with ``checkpoint_dir``.
         distributed: data-parallel training under ``torchrun`` (None: auto).
+        contrastive: the contrastive loss of the paper's starred baselines (treevae.md §5):
+            True, or a dict of :class:`~dendrogen.models.contrastive.ContrastiveSettings`
+            (``weight`` λ = 100, ``temperature`` 0.5, ``augmentation`` "auto" or a name). Each
+            batch is augmented twice in the training loop and λ·NT-Xent on projection heads of
+            the bottom-up embeddings (the encoder's output) is added to the loss.
 
     Fitted attributes: ``module_``, ``likelihood_``, ``history_``, ``n_iter_``.
     """
@@ -228,6 +251,7 @@ class VAE(Autoencoder):
         verbose: bool = False,
         checkpoint_every: float = 120.0,
         distributed: bool | None = None,
+        contrastive: bool | dict = False,
     ) -> None:
         self.latent_dim = latent_dim
         self.width = width
@@ -243,13 +267,14 @@ class VAE(Autoencoder):
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
         self.distributed = distributed
+        self.contrastive = contrastive
 
     def _config(self, input_shape: tuple[int, ...]) -> VAEConfig:
         return VAEConfig(input_shape, arch=self.arch, latent_dim=self.latent_dim, width=self.width,
                          likelihood=self.likelihood_, obs_var=float(self.obs_var))  # fmt: skip
 
     def _build_from_config(self, d: dict[str, Any]) -> VAEModel:
-        return VAEModel(VAEConfig.from_dict(d))
+        return VAEModel(VAEConfig.from_dict(d), self._contrastive_settings)
 
 
 @register
@@ -276,6 +301,11 @@ class LadderVAE(Autoencoder):
         verbose: show a progress bar.
         checkpoint_every: seconds between checkpoints when fitting with ``checkpoint_dir``.
         distributed: data-parallel training under ``torchrun`` (None: auto).
+        contrastive: the contrastive loss of the paper's starred baselines (treevae.md §5):
+            True, or a dict of :class:`~dendrogen.models.contrastive.ContrastiveSettings`
+            (``weight`` λ = 100, ``temperature`` 0.5, ``augmentation`` "auto" or a name). Each
+            batch is augmented twice in the training loop and λ·NT-Xent on projection heads of
+            the bottom-up embeddings (e_1 … e_J) is added to the loss.
 
     ``transform(X, layer="bottom")`` gives the posterior means of z_1 (the decoder's input, the
     default embedding of LadderVAE + Agg); ``layer="top"`` z_J, or an integer 1..J.
@@ -303,6 +333,7 @@ class LadderVAE(Autoencoder):
         verbose: bool = False,
         checkpoint_every: float = 120.0,
         distributed: bool | None = None,
+        contrastive: bool | dict = False,
     ) -> None:
         self.n_layers = n_layers
         self.latent_dim = latent_dim
@@ -319,6 +350,7 @@ class LadderVAE(Autoencoder):
         self.verbose = verbose
         self.checkpoint_every = checkpoint_every
         self.distributed = distributed
+        self.contrastive = contrastive
 
     def _config(self, input_shape: tuple[int, ...]) -> LadderVAEConfig:
         return LadderVAEConfig(
@@ -327,7 +359,7 @@ class LadderVAE(Autoencoder):
         )  # fmt: skip
 
     def _build_from_config(self, d: dict[str, Any]) -> LadderVAEModel:
-        return LadderVAEModel(LadderVAEConfig.from_dict(d))
+        return LadderVAEModel(LadderVAEConfig.from_dict(d), self._contrastive_settings)
 
     def _embed(self, xb: torch.Tensor, layer: str | int = "bottom") -> torch.Tensor:
         if layer not in ("bottom", "top"):

@@ -9,6 +9,8 @@ J stochastic layers of size D; layer 1 feeds the decoder, layer J is the top.
   N(μ̂_j, σ̂²_j) and N(μ_p, σ²_p).
 - Loss: −[log p(x | z_1) − KL_top − Σ_j KL(q_j ‖ p_j)], the KLs analytic given the sampled parents.
 - Embedding: posterior means of a top-down pass that propagates means instead of samples.
+- Contrastive (``contrastive`` settings, :mod:`dendrogen.models.contrastive`): batches of two
+  views per image, λ·(mean over j of NT-Xent on a projection head of e_j) added to the loss.
 
 The encoder, decoder, heads and transformations are the blocks TreeVAE uses (treevae.md §6), so a
 LadderVAE is a TreeVAE path of J nodes with one decoder. Shapes: B = batch, D = latent_dim.
@@ -22,6 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dendrogen.models.contrastive import (
+    ContrastiveSettings,
+    add_contrastive,
+    embedding_nt_xent,
+    projection_heads,
+)
 from dendrogen.models.treevae.model import NodeHead, Transformation
 from dendrogen.models.vae import HTVAE_ARCH, VAEConfig, make_vae_decoder
 from dendrogen.nn.architectures import make_encoder
@@ -47,9 +55,15 @@ class LadderVAEConfig(VAEConfig):
 
 
 class LadderVAEModel(nn.Module):
-    """A LadderVAE; ``forward(x, alpha)`` gives the named loss terms the Trainer minimises."""
+    """A LadderVAE; ``forward(x, alpha)`` gives the named loss terms the Trainer minimises.
 
-    def __init__(self, config: LadderVAEConfig) -> None:
+    With ``contrastive`` settings, ``projections[j − 1]`` is the head of e_j and ``forward``
+    expects batches of stacked view pairs (2B rows).
+    """
+
+    def __init__(
+        self, config: LadderVAEConfig, contrastive: ContrastiveSettings | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         J, D, w = config.n_layers, config.latent_dim, config.width
@@ -61,22 +75,30 @@ class LadderVAEModel(nn.Module):
         self.transforms = nn.ModuleList(Transformation(D, w) for _ in range(J - 1))
         self.decoder = make_vae_decoder(config)
         self.likelihood = make_likelihood(config.likelihood, obs_var=config.obs_var)
+        self.contrastive = contrastive
+        if contrastive is not None:
+            self.projections = projection_heads(widths, D)
+
+    def embeddings(self, x: Tensor) -> list[Tensor]:
+        """The bottom-up embeddings e_1 … e_J (list index j − 1), each (B, width of e_j)."""
+        e = [self.encoder(x)]
+        for block in self.bottom_up:
+            e.append(block(e[-1]))
+        return e
 
     def bottom_up_pass(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """(μ̂_j, σ̂²_j) for j = 1..J (list index j − 1), each (B, D)."""
-        e = self.encoder(x)
-        out = [self.heads[0](e)]
-        for j, block in enumerate(self.bottom_up, start=1):
-            e = block(e)
-            out.append(self.heads[j](e))
-        return out
+        return [head(e) for head, e in zip(self.heads, self.embeddings(x), strict=True)]
 
-    def top_down(self, x: Tensor, sample: bool = True) -> dict[str, list[Tensor]]:
+    def top_down(
+        self, x: Tensor, sample: bool = True, hats: list[tuple[Tensor, Tensor]] | None = None
+    ) -> dict[str, list[Tensor]]:
         """The top-down pass: lists indexed j − 1 for layers j = 1..J of ``z``, ``mu_q``,
         ``var_q``, ``mu_p`` and ``var_p`` (None at the top), each (B, D). ``sample=False``
-        propagates posterior means instead of samples."""
+        propagates posterior means instead of samples; ``hats`` is x's bottom-up pass when
+        already computed."""
         J = self.config.n_layers
-        hats = self.bottom_up_pass(x)
+        hats = self.bottom_up_pass(x) if hats is None else hats
         z: list[Any] = [None] * J
         mu_q: list[Any] = [None] * J
         var_q: list[Any] = [None] * J
@@ -102,7 +124,9 @@ class LadderVAEModel(nn.Module):
 
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Per-sample ``rec`` = log p(x | z_1), ``kl_top`` and ``kl_layers`` (Σ_j<J); each (B,)."""
-        td = self.top_down(x)
+        return self._elbo_from(x, self.top_down(x))
+
+    def _elbo_from(self, x: Tensor, td: dict[str, list[Tensor]]) -> dict[str, Tensor]:
         top = self.config.n_layers - 1
         kl_layers = x.new_zeros(x.shape[0])
         for j in range(top):
@@ -115,11 +139,21 @@ class LadderVAEModel(nn.Module):
         }
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
-        """Batch means: ``loss`` = −rec + α·(kl_top + kl_layers), its terms, ``elbo`` (α = 1)."""
-        terms = {k: v.mean() for k, v in self.elbo_terms(x).items()}
+        """Batch means: ``loss`` = −rec + α·(kl_top + kl_layers) (+ λ·``contrastive``), its
+        terms, ``elbo`` (α = 1, without the contrastive term)."""
+        if self.contrastive is None:
+            per_sample = self.elbo_terms(x)
+        else:
+            e = self.embeddings(x)
+            hats = [head(ej) for head, ej in zip(self.heads, e, strict=True)]
+            per_sample = self._elbo_from(x, self.top_down(x, hats=hats))
+        terms = {k: v.mean() for k, v in per_sample.items()}
         kl = terms["kl_top"] + terms["kl_layers"]
         terms["loss"] = -terms["rec"] + alpha * kl
         terms["elbo"] = (terms["rec"] - kl).detach()
+        if self.contrastive is not None:
+            con = embedding_nt_xent(self.projections, e, self.contrastive.temperature)
+            add_contrastive(terms, con, self.contrastive.weight)
         return terms
 
     def decode_mean(self, z: Tensor) -> Tensor:

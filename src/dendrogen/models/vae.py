@@ -7,7 +7,9 @@ so the comparison is fair), or with ``arch="htvae"`` HTVAE's own networks (htvae
 encoder gives μ and log σ² itself, the decoder ends in a sigmoid, and with the Gaussian
 likelihood of variance ½ the reconstruction loss is Σ‖x' − x‖², as §8 asks).
 
-Loss (per sample, averaged over the batch): −log p(x | z) + α·KL(q(z | x) ‖ N(0, I)).
+Loss (per sample, averaged over the batch): −log p(x | z) + α·KL(q(z | x) ‖ N(0, I)); with
+``contrastive`` settings (:mod:`dendrogen.models.contrastive`), batches of two views per image
+and λ·NT-Xent on a projection head of the encoder's output e(x) added.
 Embedding: μ(x). Shapes: B = batch, D = latent_dim.
 """
 
@@ -20,6 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dendrogen.models.contrastive import (
+    ContrastiveSettings,
+    add_contrastive,
+    embedding_nt_xent,
+    projection_heads,
+)
 from dendrogen.nn.architectures import default_architecture, make_decoder, make_encoder
 from dendrogen.nn.gaussian import kl_std_normal
 from dendrogen.nn.likelihoods import make_likelihood
@@ -100,12 +108,16 @@ class GaussianEncoder(nn.Module):
         """The encoder's deterministic output e(x): (B, out_features)."""
         return self.net(x)
 
+    def posterior(self, e: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ, σ²) from the features e(x) (not for the "htvae" encoder)."""
+        mu, var = self.heads(e).chunk(2, dim=-1)
+        return mu, F.softplus(var) + EPS
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self.htvae:
             mu, logvar = self.net(x)
             return mu, logvar.exp() + EPS
-        mu, var = self.heads(self.net(x)).chunk(2, dim=-1)
-        return mu, F.softplus(var) + EPS
+        return self.posterior(self.net(x))
 
 
 def make_vae_decoder(config: VAEConfig) -> nn.Module:
@@ -122,15 +134,26 @@ def check_htvae_likelihood(config: VAEConfig) -> None:
 
 
 class VAEModel(nn.Module):
-    """A VAE; ``forward(x, alpha)`` gives the named loss terms the Trainer minimises."""
+    """A VAE; ``forward(x, alpha)`` gives the named loss terms the Trainer minimises.
 
-    def __init__(self, config: VAEConfig) -> None:
+    With ``contrastive`` settings, ``projections[0]`` is the head g(e(x)) and ``forward``
+    expects batches of stacked view pairs (2B rows).
+    """
+
+    def __init__(self, config: VAEConfig, contrastive: ContrastiveSettings | None = None) -> None:
         super().__init__()
         check_htvae_likelihood(config)
         self.config = config
         self.encoder = GaussianEncoder(config)
         self.decoder = make_vae_decoder(config)
         self.likelihood = make_likelihood(config.likelihood, obs_var=config.obs_var)
+        self.contrastive = contrastive
+        if contrastive is not None:
+            if self.encoder.htvae:
+                raise ValueError(
+                    "the contrastive VAE projects the encoder's features; arch='htvae' has none"
+                )
+            self.projections = projection_heads([self.encoder.out_features], config.latent_dim)
 
     def embed(self, x: Tensor) -> Tensor:
         """The embedding μ(x): (B, D)."""
@@ -138,16 +161,27 @@ class VAEModel(nn.Module):
 
     def elbo_terms(self, x: Tensor) -> dict[str, Tensor]:
         """Per-sample ``rec`` = log p(x | z) with one z ~ q, and ``kl``; each (B,)."""
-        mu, var = self.encoder(x)
+        return self._elbo_from(x, *self.encoder(x))
+
+    def _elbo_from(self, x: Tensor, mu: Tensor, var: Tensor) -> dict[str, Tensor]:
         z = mu + var.sqrt() * torch.randn_like(mu)
         rec = self.likelihood.log_prob(self.decoder(z), x)
         return {"rec": rec, "kl": kl_std_normal(mu, var)}
 
     def forward(self, x: Tensor, alpha: float = 1.0) -> dict[str, Tensor]:
-        """Batch means: ``loss`` = −rec + α·kl, ``rec``, ``kl`` and ``elbo`` (α = 1)."""
-        terms = {k: v.mean() for k, v in self.elbo_terms(x).items()}
+        """Batch means: ``loss`` = −rec + α·kl (+ λ·``contrastive``), ``rec``, ``kl`` and
+        ``elbo`` (α = 1, without the contrastive term)."""
+        if self.contrastive is None:
+            per_sample = self.elbo_terms(x)
+        else:
+            e = self.encoder.features(x)
+            per_sample = self._elbo_from(x, *self.encoder.posterior(e))
+        terms = {k: v.mean() for k, v in per_sample.items()}
         terms["loss"] = -terms["rec"] + alpha * terms["kl"]
         terms["elbo"] = (terms["rec"] - terms["kl"]).detach()
+        if self.contrastive is not None:
+            con = embedding_nt_xent(self.projections, [e], self.contrastive.temperature)
+            add_contrastive(terms, con, self.contrastive.weight)
         return terms
 
     def decode_mean(self, z: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ import numbers
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from dendrogen.training.schedules import Phase
+from dendrogen.training.schedules import Phase, check_precision
 
 #: how a schedule counts phase lengths.
 UNITS = ("steps", "epochs")
@@ -24,6 +24,7 @@ def _check_fields(schedule: Any, lengths: tuple[str, ...], positive: tuple[str, 
     """Raise a ValueError naming the schedule setting that is not a valid value."""
     if schedule.unit not in UNITS:
         raise ValueError(f"schedule unit must be one of {list(UNITS)}, got {schedule.unit!r}")
+    check_precision(schedule.precision)
     for name in lengths:
         value = getattr(schedule, name)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -59,6 +60,9 @@ class Schedule:
     Speed: ``leaf_eps`` (ε, in [0, 1)) makes the full-tree phases decode a leaf only on the rows
     whose path probability exceeds it (``models/treevae/leaf_decoding.py``); the skipped path
     mass (≤ ε per leaf and sample) is logged per epoch as ``skipped``. 0 decodes every leaf.
+
+    ``precision``: "fp32" (default) or "bf16", the training steps' forward pass under bfloat16
+    autocast (``dendrogen.training.schedules.autocast``; README, "Precision").
     """
 
     unit: str = "steps"
@@ -82,6 +86,7 @@ class Schedule:
     split_init_warmup: float = 0.25
     split_space: str = "router"
     leaf_eps: float = 0.0
+    precision: str = "fp32"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -149,11 +154,13 @@ class SinglePhaseSchedule:
         unit: "steps" or "epochs" (what ``train`` counts).
         train: the length of the phase.
         min_steps: a floor on the number of steps, so that small data sets still get a useful fit.
+        precision: "fp32" (default) or "bf16" (the training steps under bfloat16 autocast).
     """
 
     unit: str = "steps"
     train: int = 3000
     min_steps: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check_fields(self, ("train", "min_steps"), ())
@@ -175,6 +182,7 @@ class VAESchedule:
     ``lr_drop_epochs`` epochs (0: never). ``unit="steps"``: α ramps from ``kl_start`` to 1 over
     ``kl_ramp`` of the phase, lr ×0.1 at ``lr_drop_at``; ``max_epochs`` caps the passes over the
     data (at least ``min_steps_fraction`` of ``train``), as TreeVAE's :class:`Schedule` does.
+    ``precision``: "fp32" (default) or "bf16" (the training steps under bfloat16 autocast).
     """
 
     unit: str = "steps"
@@ -188,6 +196,7 @@ class VAESchedule:
     lr_drop_at: float = 2 / 3
     max_epochs: float | None = None
     min_steps_fraction: float = 0.25
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check_fields(self, ("train", "lr_drop_epochs"), ("lr", "max_epochs", "min_steps_fraction"))

@@ -7,8 +7,30 @@ step-budgeted ``fast`` presets (``*_every`` = 1).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
+
+import torch
+
+#: the arithmetic of a training step: "fp32", or "bf16" (the forward pass and the loss under
+#: ``torch.autocast`` with bfloat16; weights, gradients and Adam stay float32).
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(value: object) -> str:
+    """``value`` when it is one of :data:`PRECISIONS`, else a ValueError naming them."""
+    if not isinstance(value, str) or value not in PRECISIONS:
+        raise ValueError(f"schedule 'precision' must be one of {list(PRECISIONS)}, got {value!r}")
+    return value
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context a training step's forward pass runs in: bf16 autocast on ``device``'s type
+    (CPU included) for "bf16", nothing for "fp32"."""
+    if check_precision(precision) == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 @dataclass

@@ -7,6 +7,8 @@ TreeVAE included, can be trained by it.
 
 Batches are drawn from a tensor already in memory by index, from a seeded permutation per epoch:
 no DataLoader workers, which cost more than they save for data that fits in memory on 2 cores.
+The data set is moved to the training device once, when it fits there, so a GPU step reads its
+batch on the GPU; with ``precision="bf16"`` each step's forward pass runs under bfloat16 autocast.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from dendrogen.training.distributed import World, batchnorm_buffers
-from dendrogen.training.schedules import Phase
+from dendrogen.training.schedules import Phase, autocast, check_precision
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,10 @@ class Trainer:
         seed: seeds the batch order and the model's noise (torch's global generator).
         progress: show a tqdm progress bar.
         checkpoint_every: seconds between mid-phase checkpoints (when a callback is given).
-        device: where batches are sent.
+        device: where the model is; the data set is moved there at the start of each phase when
+            it fits (else each batch is sent there).
+        precision: "fp32" or "bf16": each step's ``loss_fn`` under bfloat16 autocast on the
+            device's type (CPU too); parameters, gradients and the optimizer stay float32.
         world: the ranks of a data-parallel run (:mod:`dendrogen.training.distributed`), or
             None. With it, each rank draws its batches from its shard of every epoch's
             permutation, and the gradients, the logged terms and the BatchNorm statistics are
@@ -98,9 +103,11 @@ class Trainer:
         checkpoint_every: float = 120.0,
         device: torch.device | str = "cpu",
         world: World | None = None,
+        precision: str = "fp32",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.precision = check_precision(precision)
         self.batch_size = batch_size
         self.seed = seed
         self.progress = progress
@@ -117,6 +124,20 @@ class Trainer:
 
     def _rows_per_rank(self, n: int) -> int:
         return n if self.world is None else self.world.shard_size(n)
+
+    def _on_device(self, data: Tensor) -> Tensor:
+        """``data`` on the training device, when it fits there; else as given (with a warning),
+        each batch then copied to the device."""
+        if data.device.type == self.device.type and (
+            self.device.index is None or data.device.index == self.device.index
+        ):
+            return data
+        try:
+            return data.to(self.device)
+        except torch.OutOfMemoryError:
+            logger.warning("the training data (%s) do not fit on %s; batches are copied there "
+                           "one at a time", tuple(data.shape), self.device)  # fmt: skip
+            return data
 
     def run(
         self,
@@ -156,6 +177,7 @@ class Trainer:
         n = data.shape[0]
         if n == 0:
             raise ValueError(f"phase {phase.name!r} has no data to train on")
+        data = self._on_device(data)
         optimizer = make_adam(params, phase.lr, phase.weight_decay, self.device)
         state = resume or PhaseState(phase=phase.name)
         generator = torch.Generator().manual_seed(self.seed + phase_index * 7919)
@@ -201,14 +223,15 @@ class Trainer:
                 state.order = order  # the whole permutation: a resume may have another world size
                 mine = order if world is None else world.shard(order)
                 idx = mine[in_epoch * batch : (in_epoch + 1) * batch]
-                x = data[idx].to(self.device, non_blocking=True)
+                x = data[idx.to(data.device)].to(self.device, non_blocking=True)
                 if augment is not None:
                     x = augment(x)
                 lr = phase.lr * phase.lr_factor(state.step)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 alpha = phase.alpha(state.step)
-                terms = loss_fn(x, alpha)
+                with autocast(self.precision, self.device):
+                    terms = loss_fn(x, alpha)
                 loss = terms["loss"]
                 if world is None:
                     _check_finite(loss, phase, state.step)

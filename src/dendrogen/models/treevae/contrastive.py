@@ -11,26 +11,33 @@ model adds λ·L_con, where
 - ``tf`` (default, the TensorFlow code behind the paper's numbers): L_con = ½(L_0 + L_emb) +
   Σ_{internal i ≠ 0} L_i; ``sum`` (reference PyTorch): L_con = L_emb + Σ_i L_i.
 
-Subtree training adds only λ·L_l of the split leaf l. Growth, pruning and evaluation see
-un-augmented data, so everything but the loss is TreeVAE's (:class:`TreeVAEModel`).
+NT-Xent, the projection heads and the two-view batches are shared with the VAE and LadderVAE
+(:mod:`dendrogen.models.contrastive`). Subtree training adds only λ·L_l of the split leaf l.
+Growth, pruning and evaluation see un-augmented data, so everything but the loss is TreeVAE's
+(:class:`TreeVAEModel`).
 
 Shapes: B = images per batch (2B rows), D = latent_dim.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from dendrogen.models.contrastive import (
+    ContrastiveSettings,
+    ProjectionHead,
+    embedding_nt_xent,
+    nt_xent,
+    projection_heads,
+    resolve_augmentation,
+    view_pairs,
+)
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TopDown, TreeVAEModel
-from dendrogen.nn.layers import DenseBlock
 from dendrogen.tree import Tree
 
 __all__ = [
@@ -39,7 +46,9 @@ __all__ = [
     "ContrastiveTreeVAEModel",
     "ProjectionHead",
     "nt_xent",
+    "resolve_augmentation",
     "router_nt_xent",
+    "view_pairs",
 ]
 
 #: how the terms are combined (treevae.md §5).
@@ -47,93 +56,29 @@ COMBINATIONS = ("tf", "sum")
 
 
 @dataclass
-class ContrastiveConfig:
-    """Settings of the contrastive loss (treevae.md §5).
+class ContrastiveConfig(ContrastiveSettings):
+    """TreeVAE's contrastive settings (treevae.md §5): the shared ones (``weight`` λ,
+    ``temperature`` τ of the projection heads, ``augmentation``; see
+    :class:`~dendrogen.models.contrastive.ContrastiveSettings`) and those of the router terms.
 
     Attributes:
-        weight: λ, the weight of L_con in the loss (not annealed).
-        temperature: τ of the NT-Xent on the projection heads.
         router_temperature: τ of the NT-Xent on the posterior routers.
         combination: "tf" (default) or "sum".
-        augmentation: name of the augmentation in ``dendrogen.data.augment.AUGMENTATIONS``
-            ("cifar10", "celeba", "colour"...), or "auto": by image size (32×32 → CIFAR's,
-            64×64 → CelebA's, other RGB → "colour").
     """
 
-    weight: float = 100.0
-    temperature: float = 0.5
     router_temperature: float = 1.0
     combination: str = "tf"
-    augmentation: str = "auto"
 
     def __post_init__(self) -> None:
-        for name in ("temperature", "router_temperature"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"contrastive {name!r} must be a positive number, got {value!r}")
-        if not isinstance(self.weight, int | float) or not math.isfinite(self.weight):
-            raise ValueError(f"contrastive 'weight' must be a number >= 0, got {self.weight!r}")
-        if self.weight < 0:
-            raise ValueError(f"contrastive 'weight' must be a number >= 0, got {self.weight!r}")
+        super().__post_init__()
         if self.combination not in COMBINATIONS:
             raise ValueError(
                 f"contrastive 'combination' must be one of {list(COMBINATIONS)}, "
                 f"got {self.combination!r}"
             )
-        if not isinstance(self.augmentation, str):
-            raise ValueError(
-                f"contrastive 'augmentation' must be a name, got {self.augmentation!r}"
-            )
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_value(cls, value: bool | dict[str, Any] | ContrastiveConfig) -> ContrastiveConfig:
-        """From an estimator's ``contrastive`` parameter: True or a dict of overrides."""
-        if isinstance(value, ContrastiveConfig):
-            return value
-        if value is True:
-            return cls()
-        if not isinstance(value, dict):
-            raise ValueError(f"contrastive must be True, False or a dict, got {value!r}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ValueError(f"unknown contrastive settings {unknown}; known: {sorted(names)}")
-        return cls(**value)
-
-
-def _other_view(n_rows: int, device: torch.device) -> Tensor:
-    if n_rows % 2:
-        raise ValueError(
-            f"a contrastive batch stacks two views of each image, so it needs an even number of "
-            f"rows, got {n_rows}"
-        )
-    half = n_rows // 2
-    return (torch.arange(n_rows, device=device) + half) % n_rows
-
-
-def nt_xent(u: Tensor, temperature: float, weights: Tensor | None = None) -> Tensor:
-    """NT-Xent of stacked views: ℓ_n = −log[exp(u_n·u_n′/τ) / Σ_{k≠n} exp(u_n·u_k/τ)].
-
-    Args:
-        u: (2B, k) rows, L2-normalised here; row n + B is the other view of row n.
-        temperature: τ.
-        weights: (2B,) non-negative weights of the rows (normalised here to sum 1); None gives
-            the plain mean.
-
-    Returns:
-        A scalar: the (weighted) mean of ℓ_n.
-    """
-    u = F.normalize(u, dim=1)
-    sim = (u @ u.t()) / temperature
-    sim = sim.masked_fill(torch.eye(len(u), dtype=torch.bool, device=u.device), float("-inf"))
-    loss = F.cross_entropy(sim, _other_view(len(u), u.device), reduction="none")
-    if weights is None:
-        return loss.mean()
-    weights = weights / weights.sum().clamp_min(1e-12)
-    return (weights * loss).sum()
+    def _positive(self) -> tuple[str, ...]:
+        return ("temperature", "router_temperature")
 
 
 def router_nt_xent(q: Tensor, prob: Tensor, temperature: float) -> Tensor:
@@ -144,21 +89,6 @@ def router_nt_xent(q: Tensor, prob: Tensor, temperature: float) -> Tensor:
         prob: (2B,) P(i | x), the probability of reaching the router's node.
     """
     return nt_xent(torch.stack([q, 1 - q], dim=1), temperature, prob.detach())
-
-
-class ProjectionHead(nn.Module):
-    """g_k: bias-free Linear to the smallest width → BN → LReLU → Linear to the latent size.
-
-    (2B, w_k) → (2B, D).
-    """
-
-    def __init__(self, in_features: int, hidden: int, out_features: int) -> None:
-        super().__init__()
-        self.hidden = DenseBlock(in_features, hidden)
-        self.out = nn.Linear(hidden, out_features)
-
-    def forward(self, d: Tensor) -> Tensor:
-        return self.out(self.hidden(d))
 
 
 class ContrastiveTreeVAEModel(TreeVAEModel):
@@ -182,10 +112,7 @@ class ContrastiveTreeVAEModel(TreeVAEModel):
     ) -> None:
         super().__init__(config, tree)
         self.contrastive = contrastive or ContrastiveConfig()
-        hidden = min(self.widths)
-        self.projections = nn.ModuleList(
-            ProjectionHead(w, hidden, config.latent_dim) for w in self.widths
-        )
+        self.projections = projection_heads(self.widths, config.latent_dim)
         self._subtree_term: Tensor | None = None
 
     def contrastive_terms(self, d: Sequence[Tensor], td: TopDown) -> dict[str, Tensor]:
@@ -200,9 +127,7 @@ class ContrastiveTreeVAEModel(TreeVAEModel):
             ``con_nodes`` (Σ over the other routers) and ``contrastive`` (L_con).
         """
         cfg = self.contrastive
-        emb = torch.stack(
-            [nt_xent(g(dk), cfg.temperature) for g, dk in zip(self.projections, d, strict=True)]
-        ).mean()
+        emb = embedding_nt_xent(self.projections, d, cfg.temperature)
         root = self.tree.root
         zero = emb.new_zeros(())
         con_root = zero
@@ -253,40 +178,3 @@ class ContrastiveTreeVAEModel(TreeVAEModel):
         if self._subtree_term is not None:
             terms["contrastive"] = self._subtree_term
         return terms
-
-
-def resolve_augmentation(name: str, input_shape: Sequence[int]) -> Callable[..., Tensor]:
-    """The augmentation ``name`` of ``dendrogen.data.augment.AUGMENTATIONS``; "auto" picks by
-    shape (3×32×32 → CIFAR's, 3×64×64 → CelebA's, other 3-channel images → "colour")."""
-    from dendrogen.data.augment import AUGMENTATIONS
-
-    shape = tuple(input_shape)
-    if name == "auto":
-        if len(shape) != 3 or shape[0] != 3:
-            raise ValueError(
-                f"contrastive=True needs RGB images (N, 3, H, W), got samples of shape {shape}; "
-                f"name an augmentation with contrastive={{'augmentation': ...}} "
-                f"({sorted(AUGMENTATIONS)})"
-            )
-        name = {(32, 32): "cifar10", (64, 64): "celeba"}.get(shape[1:], "colour")
-    if name not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {name!r}; choose one of {sorted(AUGMENTATIONS)}")
-    if len(shape) != 3:
-        raise ValueError(f"augmentation {name!r} needs images (N, C, H, W), got shape {shape}")
-    return AUGMENTATIONS[name]
-
-
-def view_pairs(augment: Callable[..., Tensor], rank: int = 0) -> Callable[[Tensor], Tensor]:
-    """A Trainer ``augment`` hook: (B, C, H, W) → (2B, C, H, W), two augmented views stacked.
-
-    Each call seeds a CPU generator from one draw of torch's global generator (part of every
-    checkpoint, so a resumed fit draws the same views) plus ``rank``, so each process of a
-    data-parallel fit augments its own rows with its own random parameters.
-    """
-    from dendrogen.data.augment import two_views
-
-    def pairs(x: Tensor) -> Tensor:
-        seed = int(torch.randint(0, 2**62, (1,))) + rank
-        return two_views(x, augment, torch.Generator().manual_seed(seed))
-
-    return pairs

@@ -311,7 +311,7 @@ class TreeVAEModel(nn.Module):
         parent. (B, n)."""
         q_left = above.z.new_ones(above.z.shape[0], len(above.nodes))  # 1: pass-through parent
         if above.q_left is not None:
-            q_left[:, above.binary] = above.q_left
+            q_left[:, above.binary] = above.q_left.to(q_left.dtype)  # bf16 z under autocast
         by_child = torch.stack([q_left, 1 - q_left], dim=-1)  # P(first child), P(second child)
         which = [self.tree.children(self.tree.parent(n)).index(n) for n in nodes]
         return by_child[:, parents, which]
