@@ -1,10 +1,11 @@
-"""TreeVAE with 2-means split initialisation recovers a known 3-level hierarchy (synthetic nested
-clusters) better than Ward. (With the paper's random split start, the default, five of ten seeds
-do not: BENCHMARKS.md, "Trustworthy trees".)
+"""TreeVAE whose splits start from a two-component Gaussian mixture on the rows that reach them
+recovers a known 3-level hierarchy (synthetic nested clusters) better than Ward. (With the paper's
+random split start, the default, five of ten seeds do not: BENCHMARKS.md, "Trustworthy trees".)
 
 One seed is an anecdote and float rounding differs between CPUs and thread counts, so the claim
 is tested on the median of three seeds, with thresholds taken from the ten-seed table in
-BENCHMARKS.md ("Trustworthy trees"; `benchmarks/treevae_seeds.py --data nested`). The fits run in
+BENCHMARKS.md ("Trustworthy trees"; `benchmarks/treevae_seeds.py --data nested --set latent_dim=8
+--set schedule.split_init=gmm --set schedule.split_space=input`). The fits run in
 two worker processes at one thread each, so the test costs about two fits of wall time.
 """
 
@@ -21,8 +22,9 @@ from dendrogen.metrics import dendrogram_purity, leaf_purity
 SEEDS = (0, 1, 2)
 #: The test's configuration; the seed table in BENCHMARKS.md was measured with exactly this.
 PARAMS = dict(
-    max_leaves=8, max_depth=3, latent_dim=2, width=32, likelihood="gaussian", batch_size=100,
-    schedule=dict(initial=1200, subtree=400, intermediate=0, finetune=600, split_init="kmeans"),
+    max_leaves=8, max_depth=3, latent_dim=8, width=32, likelihood="gaussian", batch_size=100,
+    schedule=dict(initial=1200, subtree=400, intermediate=0, finetune=600, split_init="gmm",
+                  split_space="input"),
 )  # fmt: skip
 
 
@@ -48,10 +50,11 @@ def test_treevae_recovers_nested_clusters_better_than_ward():
     Z = linkage(X, "ward")
     ward = np.asarray([dendrogram_purity(Z, y, n_leaves=int(k)) for k in leaves])
     print(f"TreeVAE DP {dp} LP {lp} leaves {leaves}; Ward DP at those leaf counts {ward}")
-    # Ten seeds (BENCHMARKS.md): DP 0.843-0.979, every fit above Ward at its own leaf count (by
-    # 0.005-0.119), LP 0.836-0.963, 7 or 8 leaves. A median of three falls below these bounds
-    # only if two of the three seeds do, which none of the ten did.
-    assert np.median(dp - ward) > 0, (dp, ward)
-    assert np.median(dp) >= 0.84, dp
-    assert np.median(lp) >= 0.85, lp
+    # Ten seeds (BENCHMARKS.md): DP 0.946-0.998, every fit above Ward at its own leaf count (by
+    # 0.086-0.138), LP 0.918-0.998, 7 or 8 leaves. A median of three falls below these bounds
+    # only if two of the three seeds do, which none of the ten did. 0.92 is the issue's target
+    # for the median DP over ten seeds.
+    assert np.median(dp - ward) > 0.05, (dp, ward)
+    assert np.median(dp) >= 0.92, dp
+    assert np.median(lp) >= 0.9, lp
     assert np.all(leaves >= 7), leaves
