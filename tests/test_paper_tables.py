@@ -144,3 +144,48 @@ def test_the_script_is_a_wrapper_of_the_package(tmp_path):
     assert "| Agg | 50.0 ± 35.4 | 63.7 ± 0.0 |" in out  # mean and sample std of 25 and 75
     assert (tmp_path / "table_treevae_digits.md").read_text().count("| Agg |") == 1
 
+
+FAKE_TIMED_PEER = """#!/bin/sh
+# stands in for .venv-peers/bin/python: a peer whose fit time is 0.01 s per epoch
+exec {python} - "$@" <<'PY'
+import json, sys
+import numpy as np
+from dendrogen.data import load_dataset
+from dendrogen.tree import Tree
+arg = lambda name, default: int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+epochs = {{"pretrain_epochs": arg("--pretrain-epochs", 100),
+          "clustering_epochs": arg("--clustering-epochs", 150)}}
+out = sys.argv[sys.argv.index("--out") + 1]
+_, yt = load_dataset("digits", split="test")
+tree = Tree.from_parents({{0: None, 1: 0, 2: 0}})
+json.dump({{"y_test": yt.tolist(), "tree": tree.to_dict(),
+           "leaf_of_point": np.where(yt < 5, 1, 2).tolist(), "flat": (yt % 2).tolist(),
+           "clustpy": {{}}, "times": {{"fit_s": 0.01 * sum(epochs.values())}},
+           "budget": epochs}}, open(out, "w"))
+PY
+"""
+
+
+def test_treevae_vs_deepect_scales_the_peers_epochs_to_treevaes_fit_time(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "treevae_vs_deepect", ROOT / "benchmarks" / "treevae_vs_deepect.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.matched_epochs(50.0, 100.0) == {"pretrain_epochs": 50, "clustering_epochs": 75}
+    assert module.matched_epochs(1.0, 1000.0) == {"pretrain_epochs": 1, "clustering_epochs": 1}
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_TIMED_PEER.format(python=sys.executable))
+    fake.chmod(0o755)
+    record = module.main(["--seeds", "0", "--treevae-preset", "tiny", "--peers", str(fake),
+                          "--out", str(tmp_path)])  # fmt: skip
+    default, tree, matched = record["rows"]  # interleaved: default, TreeVAE, matched per seed
+    assert default["fit_s"] == 2.5 and tree["method"] == "TreeVAE"
+    assert matched["target_s"] == tree["fit_s"] > 0
+    assert matched["epochs"] == module.matched_epochs(tree["fit_s"], 2.5)
+    assert matched["fit_s"] == pytest.approx(tree["fit_s"], abs=0.02)  # the budget was matched
+    assert all(0 <= r[m] <= 1 for r in record["rows"] for m in ("dp", "lp", "acc", "nmi"))
+    text = (tmp_path / "vs_deepect_digits.md").read_text()
+    assert "| DeepECT (clustpy), TreeVAE's fit time |" in text and "| TreeVAE |" in text
