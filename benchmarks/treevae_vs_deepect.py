@@ -16,6 +16,11 @@ Per seed, one after another, each at one thread:
    cap and a growth schedule, which do not scale as one knob. The fit time actually taken is
    reported beside the target.
 
+``--treevae-at-deepect-time REF.json`` runs the other direction, per seed: DeepECT at its
+defaults, then TreeVAE with every phase budget of its preset (steps and epoch cap) scaled by
+the ratio of that DeepECT fit time to TreeVAE's default fit time of the same seed in the earlier
+run ``REF.json`` (this script's record; TreeVAE's default fits are not repeated).
+
 Both are fitted on the train split and scored on the test split with dendrogen's metrics (DP,
 LP on the tree of ``--leaves`` leaves; ACC, NMI on its leaves as clusters: with ``--leaves``
 equal to the number of classes, the same fit). Fit time is the model's ``fit`` alone (no
@@ -49,6 +54,7 @@ METRICS = ("dp", "lp", "acc", "nmi")
 DEEPECT_DEFAULT = "DeepECT (clustpy), defaults"
 TREEVAE_DEFAULT = "TreeVAE"
 DEEPECT_MATCHED = "DeepECT (clustpy), TreeVAE's fit time"
+TREEVAE_MATCHED = "TreeVAE, DeepECT's fit time"
 #: clustpy's default epochs (the published budget; dendrogen.bench.peer_deepect's "paper").
 DEEPECT_EPOCHS = {"pretrain_epochs": 100, "clustering_epochs": 150}
 
@@ -68,16 +74,33 @@ def deepect(args, seed: int, n_classes: int, name: str, epochs: dict | None = No
     return row | {k: scores[k] for k in (*METRICS, "n_leaves")} | {"epochs": result["budget"]}
 
 
-def treevae(args, seed: int, X, Xt, yt) -> dict:
+def treevae(args, seed: int, X, Xt, yt, schedule: dict | None = None) -> dict:
     from dendrogen import TreeVAE
 
-    model = TreeVAE(max_leaves=args.leaves, preset=args.treevae_preset, random_state=seed)
+    model = TreeVAE(max_leaves=args.leaves, preset=args.treevae_preset, random_state=seed,
+                    schedule=schedule)  # fmt: skip
     start = time.perf_counter()
     model.fit(X)
     seconds = time.perf_counter() - start
     scores = model.evaluate(Xt, yt)
-    row = {"method": TREEVAE_DEFAULT, "seed": seed, "fit_s": round(seconds, 1)}
-    return row | {k: float(scores[k]) for k in (*METRICS, "n_leaves")}
+    name = TREEVAE_DEFAULT if schedule is None else TREEVAE_MATCHED
+    row = {"method": name, "seed": seed, "fit_s": round(seconds, 1)}
+    row |= {k: float(scores[k]) for k in (*METRICS, "n_leaves")}
+    return row if schedule is None else row | {"schedule": schedule}
+
+
+def scaled_schedule(preset: str, ratio: float) -> dict:
+    """TreeVAE's phase budgets of ``preset`` (steps, and the epoch cap) times ``ratio``."""
+    from dendrogen.training.presets import TREEVAE_PRESETS
+
+    schedule = TREEVAE_PRESETS[preset]["schedule"]
+    if schedule["unit"] != "steps":
+        raise SystemExit(f"preset {preset!r} counts epochs; scaling needs a steps preset")
+    out = {k: max(1, round(schedule[k] * ratio)) if schedule[k] else 0
+           for k in ("initial", "subtree", "intermediate", "finetune")}  # fmt: skip
+    if schedule.get("max_epochs"):
+        out["max_epochs"] = schedule["max_epochs"] * ratio
+    return out
 
 
 def matched_epochs(target_s: float, default_s: float) -> dict:
@@ -93,7 +116,7 @@ def markdown(summary: dict, rows: list[dict]) -> str:
         cells = [f"{100 * stats[m]['mean']:.1f} ± {100 * stats[m]['std']:.1f}" for m in METRICS]
         leaves = [r["n_leaves"] for r in rows if r["method"] == method]
         fit = stats["fit_s"]
-        lines.append(f"| {method} | {' | '.join(cells)} | {min(leaves)}–{max(leaves)} | "
+        lines.append(f"| {method} | {' | '.join(cells)} | {min(leaves):.0f}–{max(leaves):.0f} | "
                      f"{fit['mean']:.0f} ± {fit['std']:.0f} | {stats['dp']['n']} |")  # fmt: skip
     return "\n".join(lines)
 
@@ -107,7 +130,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--limit", type=int, help="use the first N training samples")
     ap.add_argument("--peers", type=Path, default=PEERS_PYTHON, help="the peer env's python")
     ap.add_argument("--out", type=Path, default=Path("runs/vs_deepect"))
+    ap.add_argument("--treevae-at-deepect-time", type=Path, metavar="REF.json",
+                    help="the other direction: TreeVAE scaled to DeepECT's default fit time, "
+                         "TreeVAE's default fit times taken from this earlier record")  # fmt: skip
     args = ap.parse_args(argv)
+    reference = {}
+    if args.treevae_at_deepect_time:
+        rows = json.loads(args.treevae_at_deepect_time.read_text())["rows"]
+        reference = {r["seed"]: r["fit_s"] for r in rows if r["method"] == TREEVAE_DEFAULT}
+        missing = set(args.seeds) - set(reference)
+        if missing:
+            raise SystemExit(f"no TreeVAE default fit time for seeds {sorted(missing)}")
     if not args.peers.exists():
         raise SystemExit(f"{args.peers} does not exist: run `make peers`")
     import torch
@@ -121,26 +154,35 @@ def main(argv: list[str] | None = None) -> dict:
     rows: list[dict] = []
     for seed in args.seeds:
         default = deepect(args, seed, n_classes, DEEPECT_DEFAULT)
-        tree = treevae(args, seed, X, Xt, yt)
-        epochs = matched_epochs(tree["fit_s"], default["fit_s"])
-        matched = deepect(args, seed, n_classes, DEEPECT_MATCHED, epochs)
-        matched["target_s"] = tree["fit_s"]
-        for row in (default, tree, matched):
+        if reference:  # TreeVAE at DeepECT's time, against its default time of the record
+            schedule = scaled_schedule(args.treevae_preset, default["fit_s"] / reference[seed])
+            matched = treevae(args, seed, X, Xt, yt, schedule)
+            matched |= {"target_s": default["fit_s"], "default_fit_s": reference[seed]}
+            done = (default, matched)
+        else:
+            tree = treevae(args, seed, X, Xt, yt)
+            epochs = matched_epochs(tree["fit_s"], default["fit_s"])
+            matched = deepect(args, seed, n_classes, DEEPECT_MATCHED, epochs)
+            matched["target_s"] = tree["fit_s"]
+            done = (default, tree, matched)
+        for row in done:
             rows.append(row)
             print(json.dumps(row), flush=True)
     wall = time.perf_counter() - started
-    methods = (DEEPECT_DEFAULT, TREEVAE_DEFAULT, DEEPECT_MATCHED)
+    methods = ((DEEPECT_DEFAULT, TREEVAE_MATCHED) if reference
+               else (DEEPECT_DEFAULT, TREEVAE_DEFAULT, DEEPECT_MATCHED))  # fmt: skip
     summary = summarize(rows, methods, METRICS)
     table = markdown(summary, rows)
     record = {
         "data": args.data, "seeds": args.seeds, "leaves": args.leaves,
         "treevae_preset": args.treevae_preset, "deepect_default_epochs": DEEPECT_EPOCHS,
-        "threads_per_fit": 1, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "treevae_reference": str(args.treevae_at_deepect_time or ""), "threads_per_fit": 1,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "wall_s": round(wall, 1),
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "rows": rows, "summary": summary,
     }  # fmt: skip
-    stem = args.out / f"vs_deepect_{args.data}"
+    stem = args.out / f"vs_deepect_{args.data}{'_treevae_matched' if reference else ''}"
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1))
     title = (f"TreeVAE vs DeepECT, {args.data} (test split), seeds "
              f"{' '.join(map(str, args.seeds))}; %, mean ± std; wall {wall:.0f} s")  # fmt: skip

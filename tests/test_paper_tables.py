@@ -189,3 +189,12 @@ def test_treevae_vs_deepect_scales_the_peers_epochs_to_treevaes_fit_time(tmp_pat
     assert all(0 <= r[m] <= 1 for r in record["rows"] for m in ("dp", "lp", "acc", "nmi"))
     text = (tmp_path / "vs_deepect_digits.md").read_text()
     assert "| DeepECT (clustpy), TreeVAE's fit time |" in text and "| TreeVAE |" in text
+    # the other direction: TreeVAE's phase budgets scaled to the peer's default fit time
+    other = module.main(["--seeds", "0", "--treevae-preset", "tiny", "--peers", str(fake), "--out",
+                         str(tmp_path), "--treevae-at-deepect-time",
+                         str(tmp_path / "vs_deepect_digits.json")])  # fmt: skip
+    default, scaled = other["rows"]
+    assert scaled["method"] == "TreeVAE, DeepECT's fit time" and scaled["target_s"] == 2.5
+    assert scaled["schedule"] == module.scaled_schedule("tiny", 2.5 / tree["fit_s"])
+    assert scaled["schedule"]["intermediate"] == 0  # a phase the preset skips stays skipped
+    assert (tmp_path / "vs_deepect_digits_treevae_matched.md").exists()
