@@ -497,15 +497,10 @@ def report(
     typer.echo(f"report written to {path} ({shown}); its data: {path.with_suffix('.json')}")
 
 
-@command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                      "help_option_names": []},
-    add_help_option=False,
-)  # fmt: skip
+@command(add_help_option=False, context_settings={"allow_extra_args": True,
+         "ignore_unknown_options": True, "help_option_names": []})  # fmt: skip
 def bench(ctx: typer.Context) -> None:
-    """Print a paper's table: its methods fitted over seeds, mean ± std beside the published
-    values (--table treevae|htvae, --data, --seeds, --preset, --leaves, --methods, --out,
-    --merge; `dendrogen bench --help` lists them)."""
+    """Print a paper's table: mean ± std over seeds beside the published values (see --help)."""
     from dendrogen.bench.paper_tables import main as paper_tables
 
     paper_tables(list(ctx.args), prog="dendrogen bench")
