@@ -1,10 +1,12 @@
-"""``benchmarks/paper_tables.py`` on the bundled digits with the tiny preset: every row, the
+"""The paper tables (``dendrogen bench``, :mod:`dendrogen.bench.paper_tables`, and its wrapper
+``benchmarks/paper_tables.py``) on the bundled digits with the tiny preset: every row, the
 summary over seeds, the published values beside ours, JSON, markdown and one PNG per metric."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tables():
-    spec = importlib.util.spec_from_file_location("paper_tables", ROOT / "benchmarks" /
-                                                  "paper_tables.py")  # fmt: skip
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from dendrogen.bench import paper_tables
+
+    return paper_tables
 
 
 def test_treevae_table_on_digits_with_the_tiny_preset(tables, tmp_path, monkeypatch):
@@ -65,7 +65,7 @@ def test_htvae_table_on_digits_with_the_tiny_preset(tables, tmp_path):
 
 
 FAKE_PEER = """#!/bin/sh
-# stands in for .venv-peers/bin/python: writes what benchmarks/peer_deepect.py writes
+# stands in for .venv-peers/bin/python: writes what dendrogen.bench.peer_deepect writes
 exec {python} - "$@" <<'PY'
 import json, sys
 import numpy as np
@@ -105,3 +105,96 @@ def test_the_peer_row_is_scored_with_dendrogens_metrics_beside_clustpys(tables, 
     text = (tmp_path / "table_treevae_digits.md").read_text()
     assert "clustpy's own metrics:" in text and "DP 25.0 ± 0.0" in text
     assert (tmp_path / "deepect_digits_seed3.json").exists()
+
+
+def test_dendrogen_bench_runs_the_table_through_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from dendrogen.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "--data", "digits", "--seeds", "0", "1",
+                                      "--preset", "tiny", "--leaves", "10", "--methods", "Agg",
+                                      "TreeVAE", "--peers", str(tmp_path / "none"), "--out",
+                                      str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "table_treevae_digits.json").read_text())
+    assert record["command"].startswith("dendrogen bench --data digits")
+    assert [(r["method"], r["seed"]) for r in record["rows"]] == [
+        ("Agg", 0), ("Agg", 1), ("TreeVAE", 0), ("TreeVAE", 1)]  # fmt: skip
+    tree_rows = [r for r in record["rows"] if r["method"] == "TreeVAE"]
+    assert all(0 <= r[m] <= 1 for r in tree_rows for m in ("dp", "lp", "acc", "nmi"))
+    assert all(1 < r["n_leaves"] <= 10 for r in tree_rows)
+    dp = [r["dp"] for r in tree_rows]
+    assert record["summary"]["TreeVAE"]["dp"]["mean"] == pytest.approx(np.mean(dp))
+    assert record["summary"]["TreeVAE"]["dp"]["std"] == pytest.approx(np.std(dp, ddof=1))
+    assert "| TreeVAE |" in result.output and "87.9 ± 4.9" in result.output  # MNIST's, beside
+    help_text = CliRunner().invoke(app, ["bench", "--help"]).output
+    assert "--table" in help_text and "--seeds" in help_text and "--merge" in help_text
+    bad = CliRunner().invoke(app, ["bench", "--table", "nope"])
+    assert bad.exit_code == 2 and "invalid choice" in bad.output
+
+
+def test_the_script_is_a_wrapper_of_the_package(tmp_path):
+    rows = [{"method": "Agg", "seed": s, "fit_s": 1.0, "dp": d, "lp": 0.5, "acc": 0.5,
+             "nmi": 0.5} for s, d in ((0, 0.25), (1, 0.75))]  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps({"rows": rows}))
+    command = [sys.executable, str(ROOT / "benchmarks" / "paper_tables.py"), "--methods", "Agg",
+               "--merge", str(tmp_path / "run.json"), "--out", str(tmp_path)]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert "| Agg | 50.0 ± 35.4 | 63.7 ± 0.0 |" in out  # mean and sample std of 25 and 75
+    assert (tmp_path / "table_treevae_digits.md").read_text().count("| Agg |") == 1
+
+
+FAKE_TIMED_PEER = """#!/bin/sh
+# stands in for .venv-peers/bin/python: a peer whose fit time is 0.01 s per epoch
+exec {python} - "$@" <<'PY'
+import json, sys
+import numpy as np
+from dendrogen.data import load_dataset
+from dendrogen.tree import Tree
+arg = lambda name, default: int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+epochs = {{"pretrain_epochs": arg("--pretrain-epochs", 100),
+          "clustering_epochs": arg("--clustering-epochs", 150)}}
+out = sys.argv[sys.argv.index("--out") + 1]
+_, yt = load_dataset("digits", split="test")
+tree = Tree.from_parents({{0: None, 1: 0, 2: 0}})
+json.dump({{"y_test": yt.tolist(), "tree": tree.to_dict(),
+           "leaf_of_point": np.where(yt < 5, 1, 2).tolist(), "flat": (yt % 2).tolist(),
+           "clustpy": {{}}, "times": {{"fit_s": 0.01 * sum(epochs.values())}},
+           "budget": epochs}}, open(out, "w"))
+PY
+"""
+
+
+def test_treevae_vs_deepect_scales_the_peers_epochs_to_treevaes_fit_time(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "treevae_vs_deepect", ROOT / "benchmarks" / "treevae_vs_deepect.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.matched_epochs(50.0, 100.0) == {"pretrain_epochs": 50, "clustering_epochs": 75}
+    assert module.matched_epochs(1.0, 1000.0) == {"pretrain_epochs": 1, "clustering_epochs": 1}
+    fake = tmp_path / "python"
+    fake.write_text(FAKE_TIMED_PEER.format(python=sys.executable))
+    fake.chmod(0o755)
+    record = module.main(["--seeds", "0", "--treevae-preset", "tiny", "--peers", str(fake),
+                          "--out", str(tmp_path)])  # fmt: skip
+    default, tree, matched = record["rows"]  # interleaved: default, TreeVAE, matched per seed
+    assert default["fit_s"] == 2.5 and tree["method"] == "TreeVAE"
+    assert matched["target_s"] == tree["fit_s"] > 0
+    assert matched["epochs"] == module.matched_epochs(tree["fit_s"], 2.5)
+    assert matched["fit_s"] == pytest.approx(tree["fit_s"], abs=0.02)  # the budget was matched
+    assert all(0 <= r[m] <= 1 for r in record["rows"] for m in ("dp", "lp", "acc", "nmi"))
+    text = (tmp_path / "vs_deepect_digits.md").read_text()
+    assert "| DeepECT (clustpy), TreeVAE's fit time |" in text and "| TreeVAE |" in text
+    # the other direction: TreeVAE's phase budgets scaled to the peer's default fit time
+    other = module.main(["--seeds", "0", "--treevae-preset", "tiny", "--peers", str(fake), "--out",
+                         str(tmp_path), "--treevae-at-deepect-time",
+                         str(tmp_path / "vs_deepect_digits.json")])  # fmt: skip
+    default, scaled = other["rows"]
+    assert scaled["method"] == "TreeVAE, DeepECT's fit time" and scaled["target_s"] == 2.5
+    assert scaled["schedule"] == module.scaled_schedule("tiny", 2.5 / tree["fit_s"])
+    assert scaled["schedule"]["intermediate"] == 0  # a phase the preset skips stays skipped
+    assert (tmp_path / "vs_deepect_digits_treevae_matched.md").exists()

@@ -498,6 +498,15 @@ def report(
     typer.echo(f"report written to {path} ({shown}); its data: {path.with_suffix('.json')}")
 
 
+@command(add_help_option=False, context_settings={"allow_extra_args": True,
+         "ignore_unknown_options": True, "help_option_names": []})  # fmt: skip
+def bench(ctx: typer.Context) -> None:
+    """Print a paper's table: mean ± std over seeds beside the published values (see --help)."""
+    from dendrogen.bench.paper_tables import main as paper_tables
+
+    paper_tables(list(ctx.args), prog="dendrogen bench")
+
+
 @command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Where to write results."),
