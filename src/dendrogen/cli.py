@@ -282,9 +282,8 @@ def fit(
     contrastive: bool | None = typer.Option(
         None,
         "--contrastive/--no-contrastive",
-        help="The contrastive extension of TreeVAE, VAE and LadderVAE (two augmented views per "
-        "image, NT-Xent); on by default for cifar10, cifar100 and celeba, whose augmentation it "
-        "uses.",
+        help="Contrastive TreeVAE, VAE or LadderVAE (two augmented views per image, NT-Xent); "
+        "on by default for cifar10, cifar100 and celeba, whose augmentation it uses.",
     ),
 ) -> None:
     """Fit a model on a data set's training split and save it (progress bar while it trains).
@@ -502,9 +501,9 @@ def report(
          "ignore_unknown_options": True, "help_option_names": []})  # fmt: skip
 def bench(ctx: typer.Context) -> None:
     """Print a paper's table: mean ± std over seeds beside the published values (see --help)."""
-    from dendrogen.bench.paper_tables import main as paper_tables
+    from dendrogen.bench.paper_tables import main
 
-    paper_tables(list(ctx.args), prog="dendrogen bench")
+    main(list(ctx.args), prog="dendrogen bench")
 
 
 @command()
