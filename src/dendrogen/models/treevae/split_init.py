@@ -106,18 +106,21 @@ def fit_router_to(
     return float(agreement)
 
 
-def split_features(model: TreeVAEModel, x: Tensor, node: int, space: str) -> Tensor:
+def split_features(
+    model: TreeVAEModel, x: Tensor, node: int, space: str, acts: list[Tensor] | None = None
+) -> Tensor:
     """The features (N, F) on which the rows ``x`` reaching ``node`` are split in two.
 
     ``space``: "router" (the input of the node's posterior router, d at the node's depth),
     "encoder" (the encoder's output d_H, the representation closest to the data that every node
     shares) or "input" (the rows themselves, flattened). The deeper bottom-up activations are
     trained to serve the routers and heads of the current tree; early in training they can fold
-    groups together that the data keeps apart.
+    groups together that the data keeps apart. ``acts``: :func:`node_router_inputs` of ``x``
+    when the caller has them already.
     """
     if space == "input":
         return x.reshape(x.shape[0], -1)
-    acts = node_router_inputs(model, x)
+    acts = node_router_inputs(model, x) if acts is None else acts
     if space == "router":
         return acts[model.tree.depth(node)]
     if space == "encoder":
@@ -147,9 +150,10 @@ def initialise_split(
     ``method`` on :func:`split_features` in ``space``) and fit the node's posterior router, on
     its own input, to that partition; the node's children and prior router restart from fresh
     weights. Returns a record for the fit's history."""
-    features = split_features(model, x, node, space).cpu().numpy()
+    all_acts = node_router_inputs(model, x)
+    features = split_features(model, x, node, space, all_acts).cpu().numpy()
     labels = bisect(reduce_dims(features, seed), seed, method)
-    acts = node_router_inputs(model, x)[model.tree.depth(node)]
+    acts = all_acts[model.tree.depth(node)]
     # The children and the prior router start afresh: after the initial tree's warm-up they were
     # fitted to the random split that this one replaces.
     torch.manual_seed(seed)
