@@ -44,7 +44,7 @@ def split(X: np.ndarray, y: np.ndarray, n_val: int, seed: int) -> tuple[np.ndarr
 def make_model(name: str, args: argparse.Namespace, seed: int):
     common = {
         "preset": "paper",
-        "schedule": None if args.epochs is None else {"unit": "epochs", "train": args.epochs},
+        "schedule": {"unit": "epochs", "train": args.epochs, "precision": args.precision},
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
         "widths": tuple(args.widths),
@@ -52,8 +52,19 @@ def make_model(name: str, args: argparse.Namespace, seed: int):
         "verbose": args.progress,
     }
     if name == "htvae":
-        return HTVAE(rho=args.rho, **common)
+        return HTVAE(rho=args.rho, **common, **dict(args.param))
     return SOMVAE(**common)
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``key=value`` → (key, value), the value read as JSON when it parses (numbers, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--param needs key=value, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def fmt(value: float | None, paper: tuple[float, float] | None) -> str:
@@ -72,6 +83,12 @@ def main() -> None:
     parser.add_argument("--rho", type=float, default=10.0)
     parser.add_argument("--widths", type=int, nargs=2, default=(32, 64))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: each step under bfloat16 autocast")  # fmt: skip
+    parser.add_argument(
+        "--param", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
+        help="an HTVAE argument, e.g. --param map_sizes=12x12,6x6,3x3 (repeatable; rows tagged)",
+    )  # fmt: skip
     parser.add_argument("--train-limit", type=int, default=0, help="use only this many train rows")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="append result rows here")
@@ -108,8 +125,9 @@ def main() -> None:
             row = {
                 "model": name, "seed": seed, "date": date.today().isoformat(),
                 "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                **({"precision": "bf16"} if args.precision == "bf16" else {}),
                 "widths": list(args.widths), "n_train": len(X_train), "wall_s": round(wall, 1),
-                **({"rho": args.rho} if name == "htvae" else {}),
+                **({"rho": args.rho, "params": dict(args.param)} if name == "htvae" else {}),
                 "machine": platform.processor() or platform.machine(),
                 "threads": torch.get_num_threads(), "val_purity": val_purity,
                 **{k: float(v) for k, v in metrics.items()},
@@ -137,8 +155,13 @@ def summarise(args: argparse.Namespace) -> None:
     if args.json is None or not args.json.exists():
         raise SystemExit("--summary needs --json FILE with result rows")
     rows = [json.loads(line) for line in args.json.read_text().splitlines() if line.strip()]
+    params = dict(args.param)
     rows = [r for r in rows if r["epochs"] == args.epochs and r["widths"] == list(args.widths)]
-    print(f"{args.epochs} epochs, widths {list(args.widths)}: mean ± std over seeds")
+    rows = [r for r in rows if r["model"] != "htvae" or r.get("params", {}) == params]
+    print(
+        f"{args.epochs} epochs, widths {list(args.widths)}, HTVAE {params or 'defaults'}: "
+        "mean ± std over seeds"
+    )
     print("| model | seeds | purity (paper) | NMI (paper) | D_tree (paper) | fit |")
     print("|---|---|---|---|---|---|")
     for name in PAPER:

@@ -34,7 +34,8 @@ class HTVAE(MapEstimator):
         latent_dim: L.
         sigma_init: std of the codes' initial N(0, sigma_init²).
         rho: code spread σ_i = d²_min/rho (eq. 5).
-        sigma_mode: "isotropic" (paper) or "per_dim" (htvae.md §1.2; needs rho ~L times smaller).
+        sigma_mode: "isotropic" (paper), "per_dim" (htvae.md §1.2; needs rho ~L times smaller)
+            or "half_gap" (σ_d = half the gap to the closest neighbour in dimension d; no rho).
         lambda_top, lambda_hier, lambda_rec: weights of the loss terms (eqs. 9, 7, 8).
         kl_weight: weight of an optional KL(q(z|x) ‖ N(0, I)); 0 in the paper.
         lambda_ml: weight of the must-link term (eq. 10).
@@ -43,6 +44,16 @@ class HTVAE(MapEstimator):
         widths: the two conv widths of the htvae.md §4 networks.
         output: "sigmoid" (paper: the decoder ends in a sigmoid, so X must lie in [0, 1]) or
             "linear" (no output activation, for real-valued data such as z-scored signals).
+        code_update: "gradient" (paper: Adam moves the codes with the loss) or "ema" (each code
+            the moving average of the points it quantises, a batch SOM; see
+            :class:`dendrogen.models.htvae.HTVAEConfig`).
+        ema_decay, ema_neighbour: the moving averages' decay and the weight of a winner's grid
+            neighbours (``code_update="ema"`` only).
+        kernel_size: conv kernel (None: 3 for images, 5 for sequences; SOM-VAE's reference: 4).
+        decoder_dense: "relu" after the decoder's first Linear (htvae.md §4) or "linear".
+        lr_decay, lr_decay_every: multiply the learning rate by ``lr_decay`` every
+            ``lr_decay_every`` steps (the SOM-VAE reference: 0.9 every 500); 1.0 keeps it
+            constant (Algorithm 1).
         preset: "fast" (default), "paper" (20 epochs, Adam 5e-4, batch 32) or "tiny" (tests).
         schedule: overrides of the preset's schedule, e.g. ``{"train": 5}`` (epochs) or
             ``{"unit": "steps", "train": 800}`` (:class:`dendrogen.training.SinglePhaseSchedule`).
@@ -79,6 +90,13 @@ class HTVAE(MapEstimator):
         ml_batch_size: int = 32,
         widths: tuple[int, int] = (32, 64),
         output: str = "sigmoid",
+        code_update: str = "gradient",
+        ema_decay: float = 0.99,
+        ema_neighbour: float = 0.1,
+        kernel_size: int | None = None,
+        decoder_dense: str = "relu",
+        lr_decay: float = 1.0,
+        lr_decay_every: int = 500,
         preset: str = "fast",
         schedule: dict | None = None,
         learning_rate: float | None = None,
@@ -103,6 +121,13 @@ class HTVAE(MapEstimator):
         self.ml_batch_size = ml_batch_size
         self.widths = widths
         self.output = output
+        self.code_update = code_update
+        self.ema_decay = ema_decay
+        self.ema_neighbour = ema_neighbour
+        self.kernel_size = kernel_size
+        self.decoder_dense = decoder_dense
+        self.lr_decay = lr_decay
+        self.lr_decay_every = lr_decay_every
         self.preset = preset
         self.schedule = schedule
         self.learning_rate = learning_rate
@@ -117,7 +142,7 @@ class HTVAE(MapEstimator):
         **MapEstimator._parameter_constraints,
         "map_sizes": ["array-like", str],
         "rho": [Interval(Real, 0, None, closed="neither")],
-        "sigma_mode": [StrOptions({"isotropic", "per_dim"})],
+        "sigma_mode": [StrOptions({"isotropic", "per_dim", "half_gap"})],
         "lambda_top": [Interval(Real, 0, None, closed="left")],
         "lambda_hier": [Interval(Real, 0, None, closed="left")],
         "lambda_rec": [Interval(Real, 0, None, closed="left")],
@@ -125,6 +150,13 @@ class HTVAE(MapEstimator):
         "lambda_ml": [Interval(Real, 0, None, closed="left")],
         "ml_level": [Interval(Integral, 1, None, closed="left")],
         "ml_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "code_update": [StrOptions({"gradient", "ema"})],
+        "ema_decay": [Interval(Real, 0, 1, closed="left")],
+        "ema_neighbour": [Interval(Real, 0, None, closed="left")],
+        "kernel_size": [Interval(Integral, 1, None, closed="left"), None],
+        "decoder_dense": [StrOptions({"relu", "linear"})],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "lr_decay_every": [Interval(Integral, 1, None, closed="left")],
     }
 
     def _map_sizes(self) -> tuple[tuple[int, int], ...]:
@@ -142,7 +174,13 @@ class HTVAE(MapEstimator):
             sigma_init=self.sigma_init, rho=self.rho, sigma_mode=self.sigma_mode,
             lambda_top=self.lambda_top, lambda_hier=self.lambda_hier, lambda_rec=self.lambda_rec,
             kl_weight=self.kl_weight, widths=tuple(self.widths), output=self.output,
+            code_update=self.code_update, ema_decay=self.ema_decay,
+            ema_neighbour=self.ema_neighbour, kernel_size=self.kernel_size,
+            decoder_dense=self.decoder_dense,
         )  # fmt: skip
+
+    def _lr_decay(self) -> tuple[float, int]:
+        return float(self.lr_decay), (0 if self.lr_decay == 1 else int(self.lr_decay_every))
 
     def _build(self, input_shape: tuple[int, ...]) -> HTVAEModel:
         return HTVAEModel(self._config(input_shape))

@@ -154,8 +154,10 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
                 precision=settings.schedule.precision,
             )
             steps = settings.schedule.steps(trainer.steps_per_epoch(n))
-            # No weight decay and a constant rate: Algorithm 1 is plain Adam.
-            phase = Phase("train", steps, lr=settings.learning_rate, weight_decay=0.0)
+            # No weight decay: Algorithm 1 is plain Adam (at a constant rate unless asked).
+            gamma, every = self._lr_decay()
+            phase = Phase("train", steps, lr=settings.learning_rate, weight_decay=0.0,
+                          lr_gamma=gamma, lr_every=every)  # fmt: skip
             loss_fn = self._loss_fn(data, sampler)
             saver = None if ckpt is None else (lambda state: self._save_checkpoint(ckpt, state))
             self.history_ = trainer.run(
@@ -171,6 +173,10 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
             for i, (r, c) in enumerate(self._map_sizes())
         ]
         return self
+
+    def _lr_decay(self) -> tuple[float, int]:
+        """(factor, steps between drops) of the learning rate; (1, 0) keeps it constant."""
+        return 1.0, 0
 
     def _loss_fn(self, data: torch.Tensor, sampler: PairSampler | None):
         model = self.module_

@@ -19,9 +19,14 @@ from dendrogen.models.som import SOMStack, check_map_sizes, grid_distance
 from dendrogen.nn.gaussian import kl_std_normal
 from dendrogen.nn.som_nets import OUTPUTS, SOMDecoder, SOMEncoder
 
-SIGMA_MODES = ("isotropic", "per_dim")
+SIGMA_MODES = ("isotropic", "per_dim", "half_gap")
 #: floor of the per-dimension code spread (htvae.md §1.2).
 PER_DIM_FLOOR = 1e-6
+#: how the codes learn: Adam on the loss (the paper) or moving averages of what they quantise.
+CODE_UPDATES = ("gradient", "ema")
+DECODER_DENSE = ("relu", "linear")
+#: a moving-average code whose running count falls below this share of a fair one is recruited.
+DEAD_SHARE = 1e-3
 
 
 @dataclass
@@ -34,11 +39,26 @@ class HTVAEConfig:
         map_sizes: (rows, cols) per map, finest first; K_1 > K_2 > … and ≥ 2 codes each.
         sigma_init: std of the codes' initial N(0, sigma_init²).
         rho: divides the squared neighbour distance that sets a code's spread (eq. 5).
-        sigma_mode: ``"isotropic"`` (scalar σ_i) or ``"per_dim"`` (htvae.md §1.2).
+        sigma_mode: ``"isotropic"`` (scalar σ_i), ``"per_dim"`` (htvae.md §1.2) or
+            ``"half_gap"``: σ_{i,d} = |μ_{i,d} − n*_d| / 2 with n* the closest grid neighbour, a
+            distance rather than a squared one, so it scales with the latent space and needs
+            no ρ; each code's Gaussian reaches half way to its neighbour in every dimension,
+            which is how the paper's prose describes the codes covering the map.
         lambda_top, lambda_hier, lambda_rec: weights of eqs. 9, 7, 8.
         kl_weight: weight of KL(q(z|x) ‖ N(0, I)); 0 in the paper.
         widths: the two conv widths of the §4 networks.
         output: decoder output, "sigmoid" (paper; data in [0, 1]) or "linear" (real data).
+        code_update: ``"gradient"`` (the paper: the codes are parameters that Adam moves with
+            the loss) or ``"ema"``: each code is the moving average (decay ``ema_decay``) of
+            what it quantises, z_0 on S_1 and the chosen codes of S_{i−1} on S_i, its grid
+            neighbours' points counting ``ema_neighbour`` as much (a batch SOM), and a code
+            that nothing reaches any more is moved onto a random point of the batch.
+        ema_decay: γ of the moving averages.
+        ema_neighbour: weight of a winner's grid neighbours in the moving averages.
+        kernel_size: conv kernel of the §4 networks (None: 3 for images, 5 for sequences; the
+            SOM-VAE reference uses 4).
+        decoder_dense: ``"relu"`` after the decoder's first Linear (§4) or ``"linear"`` (the
+            SOM-VAE reference).
     """
 
     input_shape: tuple[int, ...]
@@ -53,6 +73,11 @@ class HTVAEConfig:
     kl_weight: float = 0.0
     widths: tuple[int, int] = field(default=(32, 64))
     output: str = "sigmoid"
+    code_update: str = "gradient"
+    ema_decay: float = 0.99
+    ema_neighbour: float = 0.1
+    kernel_size: int | None = None
+    decoder_dense: str = "relu"
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -70,7 +95,17 @@ class HTVAEConfig:
             raise ValueError(f"sigma_init must be positive, got {self.sigma_init}")
         if len(self.widths) != 2 or min(self.widths) < 1:
             raise ValueError(f"widths must be two positive ints, got {self.widths}")
-        for name in ("lambda_top", "lambda_hier", "lambda_rec", "kl_weight"):
+        if self.code_update not in CODE_UPDATES:
+            raise ValueError(f"code_update must be one of {CODE_UPDATES}, got {self.code_update!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.kernel_size is not None and self.kernel_size < 1:
+            raise ValueError(f"kernel_size must be a positive int or None, got {self.kernel_size}")
+        if self.decoder_dense not in DECODER_DENSE:
+            raise ValueError(
+                f"decoder_dense must be one of {DECODER_DENSE}, got {self.decoder_dense!r}"
+            )
+        for name in ("lambda_top", "lambda_hier", "lambda_rec", "kl_weight", "ema_neighbour"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -84,11 +119,16 @@ class HTVAEModel(nn.Module):
     def __init__(self, config: HTVAEConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = SOMEncoder(config.input_shape, config.latent_dim, config.widths)
+        nets = {"kernel_size": config.kernel_size}
+        self.encoder = SOMEncoder(config.input_shape, config.latent_dim, config.widths, **nets)
         self.maps = SOMStack(config.map_sizes, config.latent_dim, config.sigma_init)
         self.decoder = SOMDecoder(
-            config.latent_dim, config.input_shape, config.widths, config.output
-        )
+            config.latent_dim, config.input_shape, config.widths, config.output,
+            dense=config.decoder_dense, **nets,
+        )  # fmt: skip
+        self.ema = None
+        if config.code_update == "ema":
+            self.ema = CodeAverages(self.maps, config.ema_decay, config.ema_neighbour)
 
     # ------------------------------------------------------------------ inference
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -124,8 +164,12 @@ class HTVAEModel(nn.Module):
                 closest = d2.argmin(-1)  # every map has >= 2 codes: at least one neighbour
                 n_star = nb.gather(
                     -2, closest[..., None, None].expand(*closest.shape, 1, mu.shape[-1])
-                )
-                sigma = ((mu - n_star.squeeze(-2)) ** 2 / self.config.rho).clamp_min(PER_DIM_FLOOR)
+                ).squeeze(-2)
+                if self.config.sigma_mode == "per_dim":
+                    sigma = (mu - n_star) ** 2 / self.config.rho
+                else:
+                    sigma = (mu - n_star).abs() / 2
+                sigma = sigma.clamp_min(PER_DIM_FLOOR)
         return sigma.detach(), d2, mask
 
     # ------------------------------------------------------------------ training loss
@@ -145,7 +189,10 @@ class HTVAEModel(nn.Module):
         table = self.maps.flat()
         k = self.maps.discretise(z0, table)  # (M, B): eq. 4, no gradient through argmin
         rows = self.maps.global_index(k)
-        mu = table[rows]  # (M, B, L): gradient reaches the selected codes
+        if self.ema is not None and self.training:
+            # The codes follow their points; the loss below then sees the moved codes.
+            table = self.ema.update(z0.detach(), rows, table.detach())
+        mu = table[rows]  # (M, B, L): gradient reaches the selected codes (unless "ema")
         sigma, d2, mask = self.spread(mu, rows, table)
         z = mu + sigma * torch.randn_like(mu)  # reparameterised; σ detached (htvae.md §1.2)
         zs = torch.cat([z0[None], z])  # (M + 1, B, L)
@@ -202,6 +249,79 @@ class HTVAEModel(nn.Module):
     def decode_codes(self, level: int) -> Tensor:
         """The decoded code means of one map: (K_level, *input_shape)."""
         return self.decoder(self.maps.codes(level))
+
+
+class CodeAverages(nn.Module):
+    """Codes as moving averages of the points they quantise (``code_update="ema"``).
+
+    VQ-VAE's exponential-moving-average codebook made topological like a batch SOM: a sample
+    counts 1 for its winner on every map and ``neighbour`` for the winner's grid neighbours. On
+    S_1 the points are z_0, on S_i the codes chosen on S_{i−1} (eq. 4's chain). The running
+    counts and sums are buffers, saved with the weights and restored on resume; under
+    ``torch.distributed`` the batch statistics are summed over processes first, so every replica
+    keeps the same codes.
+    """
+
+    def __init__(self, maps: SOMStack, decay: float, neighbour: float) -> None:
+        super().__init__()
+        self.maps = [maps]  # a list: not a second registration of the same submodule
+        self.decay = float(decay)
+        self.neighbour = float(neighbour)
+        n_codes = sum(maps.counts)
+        self.register_buffer("count", torch.zeros(n_codes))
+        self.register_buffer("total", torch.zeros(n_codes, maps.latent_dim))
+        for p in maps.maps:
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, z0: Tensor, rows: Tensor, table: Tensor) -> Tensor:
+        """One moving-average step; returns the new (ΣK, L) code table.
+
+        Args:
+            z0: (B, L) the batch's latent samples.
+            rows: (M, B) global rows of each level's winner.
+            table: (ΣK, L) the current codes.
+        """
+        maps = self.maps[0]
+        n_levels, batch = rows.shape
+        points = torch.cat([z0[None], table[rows[:-1]]])  # (M, B, L): what each map quantises
+        nb, mask = maps.nb_index[rows], maps.nb_mask[rows]  # (M, B, 4)
+        targets = torch.cat([rows[..., None], nb], -1).reshape(-1)
+        weights = torch.cat(
+            [torch.ones_like(rows[..., None], dtype=z0.dtype), self.neighbour * mask.to(z0.dtype)],
+            -1,
+        ).reshape(-1)
+        count = torch.zeros_like(self.count).index_add_(0, targets, weights)
+        spread = points[:, :, None, :].expand(n_levels, batch, 5, -1).reshape(-1, z0.shape[-1])
+        total = torch.zeros_like(self.total).index_add_(0, targets, spread * weights[:, None])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(count)
+            torch.distributed.all_reduce(total)
+        self.count.mul_(self.decay).add_(count, alpha=1 - self.decay)
+        self.total.mul_(self.decay).add_(total, alpha=1 - self.decay)
+        reached = self.count > 0
+        table = torch.where(reached[:, None], self.total / self.count.clamp_min(1e-12)[:, None],
+                            table)  # fmt: skip
+        table = self._recruit(table, points, rows.shape[1])
+        for level, p in enumerate(maps.maps):
+            off, k = maps.offsets[level], maps.counts[level]
+            p.copy_(table[off : off + k].view_as(p))
+        return table
+
+    def _recruit(self, table: Tensor, points: Tensor, batch: int) -> Tensor:
+        """Move each code whose running count fell below a thousandth of its fair share onto a
+        random point of the batch (drawn from torch's global generator, which fits seed)."""
+        maps = self.maps[0]
+        for level, (off, k) in enumerate(zip(maps.offsets, maps.counts, strict=True)):
+            dead = torch.nonzero(self.count[off : off + k] < DEAD_SHARE * batch / k).flatten()
+            if dead.numel() == 0:
+                continue
+            pick = torch.randint(batch, (dead.numel(),), device=table.device)
+            rows = dead + off
+            table[rows] = points[level, pick]
+            self.count[rows] = batch / k
+            self.total[rows] = table[rows] * (batch / k)
+        return table
 
 
 def parse_map_sizes(map_sizes: Sequence[Sequence[int]] | str) -> tuple[tuple[int, int], ...]:

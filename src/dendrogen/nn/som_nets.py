@@ -35,6 +35,13 @@ def _halve(n: int) -> int:
     return math.ceil(n / 2)
 
 
+def _kernel(kernel_size: int | None, shape: tuple[int, ...]) -> int:
+    """The conv kernel: htvae.md §4's 3 (images) or 5 (sequences) unless one is given."""
+    if kernel_size is None:
+        return 3 if len(shape) == 3 else 5
+    return int(kernel_size)
+
+
 class SOMEncoder(nn.Module):
     """(B, *input_shape) → μ (B, L) and, when ``variational``, log σ² (B, L).
 
@@ -43,6 +50,7 @@ class SOMEncoder(nn.Module):
         latent_dim: L.
         widths: (w1, w2) conv channels (hidden sizes ×4 for vectors).
         variational: build the log σ² head (HTVAE); SOM-VAE's encoder is deterministic.
+        kernel_size: conv kernel (None: 3 for images, 5 for sequences), "same" padding.
     """
 
     def __init__(
@@ -51,17 +59,19 @@ class SOMEncoder(nn.Module):
         latent_dim: int,
         widths: Sequence[int] = (32, 64),
         variational: bool = True,
+        kernel_size: int | None = None,
     ) -> None:
         super().__init__()
         shape = tuple(int(s) for s in input_shape)
         w1, w2 = (int(w) for w in widths)
+        k = _kernel(kernel_size, shape)
         if len(shape) == 3:
             c, h, w = shape
             self.features = nn.Sequential(
-                nn.Conv2d(c, w1, 3, padding=1),
+                nn.Conv2d(c, w1, k, padding="same"),
                 nn.ReLU(),
                 nn.MaxPool2d(2, ceil_mode=True),
-                nn.Conv2d(w1, w2, 3, padding=1),
+                nn.Conv2d(w1, w2, k, padding="same"),
                 nn.ReLU(),
                 nn.MaxPool2d(2, ceil_mode=True),
                 nn.Flatten(),
@@ -71,10 +81,10 @@ class SOMEncoder(nn.Module):
         elif len(shape) == 2:
             c, t = shape
             self.features = nn.Sequential(
-                nn.Conv1d(c, w1, 5, padding=2),
+                nn.Conv1d(c, w1, k, padding="same"),
                 nn.ReLU(),
                 nn.MaxPool1d(2, ceil_mode=True),
-                nn.Conv1d(w1, w2, 5, padding=2),
+                nn.Conv1d(w1, w2, k, padding="same"),
                 nn.ReLU(),
                 nn.MaxPool1d(2, ceil_mode=True),
                 nn.Flatten(),
@@ -125,6 +135,8 @@ class SOMDecoder(nn.Module):
 
     ``output="sigmoid"`` (the paper) gives values in (0, 1); ``"linear"`` leaves them unbounded,
     for real-valued data such as standardised signals (the loss is a squared error either way).
+    ``dense="relu"`` puts a ReLU after the first Linear (htvae.md §4), ``"linear"`` none (the
+    SOM-VAE reference); ``kernel_size`` as in :class:`SOMEncoder`.
     """
 
     def __init__(
@@ -133,10 +145,14 @@ class SOMDecoder(nn.Module):
         output_shape: Sequence[int],
         widths: Sequence[int] = (32, 64),
         output: str = "sigmoid",
+        dense: str = "relu",
+        kernel_size: int | None = None,
     ) -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if dense not in ("relu", "linear"):
+            raise ValueError(f"dense must be 'relu' or 'linear', got {dense!r}")
         last = nn.Sigmoid() if output == "sigmoid" else nn.Identity()
         shape = tuple(int(s) for s in output_shape)
         w1, w2 = (int(w) for w in widths)
@@ -162,16 +178,16 @@ class SOMDecoder(nn.Module):
             return
         else:
             raise ValueError(f"outputs must be (D,), (C, T) or (C, H, W) per sample, got {shape}")
-        k, pad = (3, 1) if len(shape) == 3 else (5, 2)
+        k = _kernel(kernel_size, shape)
         self.net = nn.Sequential(
             nn.Linear(latent_dim, w2 * math.prod(start)),
-            nn.ReLU(),
+            nn.ReLU() if dense == "relu" else nn.Identity(),
             _Unflatten(1, (w2, *start)),
             _Upsample(mid),
-            conv(w2, w1, k, padding=pad),
+            conv(w2, w1, k, padding="same"),
             nn.ReLU(),
             _Upsample(shape[1:]),
-            conv(w1, c, k, padding=pad),
+            conv(w1, c, k, padding="same"),
             last,
         )
         if len(shape) == 3:
