@@ -2,47 +2,80 @@
 paper's Fashion-MNIST split (59,400 images, 37,120 steps) would take at that speed.
 
     .venv/bin/python benchmarks/htvae_step_time.py --threads 2 --widths 16 32
+    .venv/bin/python benchmarks/htvae_step_time.py --threads 1 --precision fp32 bf16 --rounds 5
+
+With several ``--precision`` values, rounds of each are interleaved (so machine noise hits them
+alike) and the last line gives the ratio of their median step times.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 
 from dendrogen.models.htvae import HTVAEConfig, HTVAEModel
 from dendrogen.models.somvae import SOMVAEConfig, SOMVAEModel
+from dendrogen.training.schedules import autocast
 
 STEPS_20_EPOCHS = 20 * 59_400 // 32
+
+
+def step(run: tuple, precision: str, x: torch.Tensor) -> None:
+    """One Adam step of ``run`` = (model, optimizer, times) on the batch ``x``."""
+    model, opt, _ = run
+    with autocast(precision, x.device):
+        loss = model(x)["loss"]
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--widths", type=int, nargs=2, default=(32, 64))
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"])
+    parser.add_argument("--models", nargs="+", choices=("HTVAE", "SOM-VAE"),
+                        default=["HTVAE", "SOM-VAE"])  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     shape, w = (1, 28, 28), tuple(args.widths)
-    models = {
-        "HTVAE": HTVAEModel(HTVAEConfig(input_shape=shape, widths=w)),
-        "SOM-VAE": SOMVAEModel(SOMVAEConfig(input_shape=shape, widths=w)),
+    build = {
+        "HTVAE": lambda: HTVAEModel(HTVAEConfig(input_shape=shape, widths=w)),
+        "SOM-VAE": lambda: SOMVAEModel(SOMVAEConfig(input_shape=shape, widths=w)),
     }
     x = torch.rand(32, *shape)
-    for name, model in models.items():
-        opt = torch.optim.Adam(model.parameters(), 5e-4)
-        for i in range(10 + args.steps):
-            if i == 10:
+    for name in args.models:
+        runs = {}
+        for precision in args.precision:
+            model = build[name]()
+            runs[precision] = (model, torch.optim.Adam(model.parameters(), 5e-4), [])
+
+        for precision in args.precision:  # warm-up
+            for _ in range(10):
+                step(runs[precision], precision, x)
+        for _ in range(args.rounds):
+            for precision in args.precision:
                 start = time.perf_counter()
-            loss = model(x)["loss"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        step = (time.perf_counter() - start) / args.steps
-        print(f"{name} widths {w}, {args.threads} threads: {step * 1000:.1f} ms/step, "
-              f"20 epochs ≈ {step * STEPS_20_EPOCHS / 60:.1f} min")  # fmt: skip
+                for _ in range(args.steps):
+                    step(runs[precision], precision, x)
+                runs[precision][2].append((time.perf_counter() - start) / args.steps)
+        for precision, (_, _, times) in runs.items():
+            ms = statistics.median(times)
+            print(f"{name} widths {w}, {precision}, {args.threads} threads: "
+                  f"{ms * 1000:.1f} ms/step (median of {len(times)} rounds), "
+                  f"20 epochs ≈ {ms * STEPS_20_EPOCHS / 60:.1f} min")  # fmt: skip
+        if len(args.precision) > 1:
+            base = statistics.median(runs[args.precision[0]][2])
+            for precision in args.precision[1:]:
+                ratio = base / statistics.median(runs[precision][2])
+                print(f"{name}: {precision} step is {ratio:.2f}x as fast as {args.precision[0]}")
 
 
 if __name__ == "__main__":

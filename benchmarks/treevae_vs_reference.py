@@ -30,6 +30,7 @@ import torch
 
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TreeVAEModel
+from dendrogen.training.schedules import autocast
 from dendrogen.training.trainer import make_adam
 
 REFERENCE_CONFIG = dict(
@@ -92,10 +93,17 @@ def reference_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.
     opt.step()
 
 
-def our_step(eps: float) -> Callable[[TreeVAEModel, torch.optim.Optimizer, torch.Tensor], None]:
+def our_step(
+    eps: float, precision: str = "fp32"
+) -> Callable[[TreeVAEModel, torch.optim.Optimizer, torch.Tensor], None]:
+    """dendrogen's training step; ``precision="bf16"`` runs the forward pass under bfloat16
+    autocast, as the Trainer does with ``schedule.precision``."""
+
     def step(model: TreeVAEModel, opt: torch.optim.Optimizer, x: torch.Tensor) -> None:
         opt.zero_grad()
-        model.loss(x, 1.0, eps=eps)["loss"].backward()
+        with autocast(precision, x.device):
+            loss = model.loss(x, 1.0, eps=eps)["loss"]
+        loss.backward()
         opt.step()
 
     return step
@@ -122,6 +130,8 @@ def main() -> None:
     parser.add_argument("--eps", type=float, nargs="+", default=[0.0], help="dendrogen's ε")
     parser.add_argument("--fitted", default=None, help="a fitted 10-leaf dendrogen TreeVAE")
     parser.add_argument("--leaves", type=int, nargs="+", default=[2, 10])
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
+                        help="dendrogen: one contestant per ε and precision")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -132,8 +142,10 @@ def main() -> None:
     for n in args.leaves:
         contestants = {"reference": (reference_tree(classes, n), reference_step)}
         for eps in args.eps:
-            model = fitted_tree(args.fitted) if args.fitted and n == 10 else our_tree(n)
-            contestants[f"dendrogen eps={eps:g}"] = (model, our_step(eps))
+            for precision in args.precision:
+                model = fitted_tree(args.fitted) if args.fitted and n == 10 else our_tree(n)
+                tag = "" if precision == "fp32" else f" {precision}"
+                contestants[f"dendrogen eps={eps:g}{tag}"] = (model, our_step(eps, precision))
         opts = {}
         for name, (model, step) in contestants.items():
             model.train()
@@ -159,7 +171,7 @@ def main() -> None:
         for name, values in rates.items():
             median = statistics.median(values)
             ratios = [v / o for v, o in zip(values, rates["reference"], strict=True)]
-            print(f"  {name:>20}: {median:7,.0f} [{min(values):,.0f}-{max(values):,.0f}]  "
+            print(f"  {name:>25}: {median:7,.0f} [{min(values):,.0f}-{max(values):,.0f}]  "
                   f"ratio {median / ref:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f})",
                   flush=True)  # fmt: skip
             ratio = median / ref

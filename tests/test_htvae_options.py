@@ -17,6 +17,7 @@ from dendrogen.data.synthetic import make_hierarchical
 from dendrogen.estimators.htvae import HTVAE
 from dendrogen.metrics import purity
 from dendrogen.models.htvae import HTVAEConfig, HTVAEModel
+from dendrogen.models.som import SOMStack
 
 SMALL = {"map_sizes": ((4, 4), (2, 2)), "latent_dim": 8, "widths": (16, 32)}
 
@@ -98,8 +99,9 @@ def test_ema_fit_clusters_saves_and_resumes(tmp_path, hier):
 
 def test_reference_kernels_and_linear_dense_keep_shapes():
     for shape in ((1, 28, 28), (1, 8, 8), (2, 200)):
-        model = HTVAEModel(HTVAEConfig(input_shape=shape, latent_dim=4, map_sizes=((2, 2),),
-                                       widths=(4, 8), kernel_size=4, decoder_dense="linear"))  # fmt: skip
+        cfg = HTVAEConfig(input_shape=shape, latent_dim=4, map_sizes=((2, 2),), widths=(4, 8),
+                          kernel_size=4, decoder_dense="linear")  # fmt: skip
+        model = HTVAEModel(cfg)
         x = torch.rand(3, *shape)
         assert model.decoder(model.encode(x)[0]).shape == x.shape
         assert torch.isfinite(model(x)["loss"])
@@ -130,3 +132,39 @@ def test_lr_decay_reaches_the_optimiser(hier):
 def test_bad_options_are_rejected(hier, kw, match):
     with pytest.raises(ValueError, match=match):
         fit_small(hier.X[:64], **kw)
+
+
+def test_refit_moves_codes_to_the_means_they_quantise():
+    stack = SOMStack(((1, 3), (1, 2)), latent_dim=1)
+    with torch.no_grad():
+        stack.maps[0].copy_(torch.tensor([[[-1.0], [0.5], [9.0]]]))
+        stack.maps[1].copy_(torch.tensor([[[0.0], [1.0]]]))
+    points = torch.tensor([[-3.0], [-2.0], [1.0], [2.0], [3.0]])
+    stack.refit(points, iterations=5, chunk=2)
+    # S_1: k-means from the codes; the code that holds nothing stays where it was
+    assert stack.codes(1).flatten().tolist() == [-2.5, 2.0, 9.0]
+    # S_2: weighted means of the S_1 codes below (2 points at -2.5, 3 at 2.0)
+    assert stack.codes(2).flatten().tolist() == [-2.5, 2.0]
+
+
+def test_refit_codes_option_is_applied_after_training(hier):
+    plain = fit_small(hier.X, schedule={"train": 5})
+    refit = fit_small(hier.X, schedule={"train": 5}, refit_codes=200)  # Lloyd converges
+    assert np.array_equal(plain.transform(hier.X[:20]), refit.transform(hier.X[:20]))  # same net
+    mu = torch.from_numpy(refit.transform(hier.X))
+    winners = refit.labels_
+    for k in np.unique(winners)[:5]:  # each used S_1 code is the mean of its training points
+        assert torch.allclose(refit.module_.maps.codes(1)[k], mu[winners == k].mean(0), atol=1e-4)
+    assert refit.code_counts_[0].sum() == len(hier.X)
+
+
+def test_paper_preset_keeps_the_literal_reading(hier):
+    X = hier.X[:300]
+    literal = HTVAE(preset="paper", schedule={"unit": "steps", "train": 2}, latent_dim=4,
+                    widths=(4, 8), random_state=0).fit(X)  # fmt: skip
+    measured = HTVAE(preset="tiny", latent_dim=4, widths=(4, 8), random_state=0).fit(X)
+    assert literal.module_.config.map_sizes == ((8, 8), (4, 4), (2, 2))
+    assert measured.module_.config.map_sizes == ((16, 16), (4, 4), (2, 2))
+    assert literal.get_params()["map_sizes"] is None  # None stays None: clone() is faithful
+    explicit = HTVAE(preset="paper", map_sizes="4x4,2x2", refit_codes=3)
+    assert explicit._map_sizes() == ((4, 4), (2, 2)) and explicit._default("refit_codes") == 3

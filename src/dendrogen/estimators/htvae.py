@@ -19,6 +19,12 @@ from dendrogen.estimators.base import register
 from dendrogen.estimators.maps import MapEstimator, PairSampler
 from dendrogen.models.htvae import HTVAEConfig, HTVAEModel, parse_map_sizes
 
+#: What ``None`` means for the options whose default the measurements changed (issue 15,
+#: BENCHMARKS.md "HTVAE, issue 15"): ``preset="paper"`` keeps the literal reading of htvae.md
+#: (8×8 finest map, codes where training leaves them); the other presets use the measured ones.
+LITERAL = {"map_sizes": ((8, 8), (4, 4), (2, 2)), "refit_codes": 0}
+MEASURED = {"map_sizes": ((16, 16), (4, 4), (2, 2)), "refit_codes": 20}
+
 
 @register
 class HTVAE(MapEstimator):
@@ -30,7 +36,8 @@ class HTVAE(MapEstimator):
     (any real values with ``output="linear"``).
 
     Args:
-        map_sizes: (rows, cols) of each map, finest first, or a string "8x8,4x4,2x2".
+        map_sizes: (rows, cols) of each map, finest first, or a string "8x8,4x4,2x2". None:
+            16×16, 4×4, 2×2, or 8×8, 4×4, 2×2 with ``preset="paper"``.
         latent_dim: L.
         sigma_init: std of the codes' initial N(0, sigma_init²).
         rho: code spread σ_i = d²_min/rho (eq. 5).
@@ -54,6 +61,10 @@ class HTVAE(MapEstimator):
         lr_decay, lr_decay_every: multiply the learning rate by ``lr_decay`` every
             ``lr_decay_every`` steps (the SOM-VAE reference: 0.9 every 500); 1.0 keeps it
             constant (Algorithm 1).
+        refit_codes: after training, this many Lloyd iterations move each S_1 code to the mean
+            of the training μ_0 it quantises, and each coarser map to the weighted mean of the
+            codes below it (:meth:`dendrogen.models.som.SOMStack.refit`); 0 keeps the codes
+            where training left them (the paper). None: 20, or 0 with ``preset="paper"``.
         preset: "fast" (default), "paper" (20 epochs, Adam 5e-4, batch 32) or "tiny" (tests).
         schedule: overrides of the preset's schedule, e.g. ``{"train": 5}`` (epochs) or
             ``{"unit": "steps", "train": 800}`` (:class:`dendrogen.training.SinglePhaseSchedule`).
@@ -76,7 +87,7 @@ class HTVAE(MapEstimator):
 
     def __init__(
         self,
-        map_sizes: Any = ((8, 8), (4, 4), (2, 2)),
+        map_sizes: Any = None,
         latent_dim: int = 64,
         sigma_init: float = 0.05,
         rho: float = 10.0,
@@ -97,6 +108,7 @@ class HTVAE(MapEstimator):
         decoder_dense: str = "relu",
         lr_decay: float = 1.0,
         lr_decay_every: int = 500,
+        refit_codes: int | None = None,
         preset: str = "fast",
         schedule: dict | None = None,
         learning_rate: float | None = None,
@@ -128,6 +140,7 @@ class HTVAE(MapEstimator):
         self.decoder_dense = decoder_dense
         self.lr_decay = lr_decay
         self.lr_decay_every = lr_decay_every
+        self.refit_codes = refit_codes
         self.preset = preset
         self.schedule = schedule
         self.learning_rate = learning_rate
@@ -140,7 +153,7 @@ class HTVAE(MapEstimator):
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
         **MapEstimator._parameter_constraints,
-        "map_sizes": ["array-like", str],
+        "map_sizes": ["array-like", str, None],
         "rho": [Interval(Real, 0, None, closed="neither")],
         "sigma_mode": [StrOptions({"isotropic", "per_dim", "half_gap"})],
         "lambda_top": [Interval(Real, 0, None, closed="left")],
@@ -157,10 +170,18 @@ class HTVAE(MapEstimator):
         "decoder_dense": [StrOptions({"relu", "linear"})],
         "lr_decay": [Interval(Real, 0, 1, closed="right")],
         "lr_decay_every": [Interval(Integral, 1, None, closed="left")],
+        "refit_codes": [Interval(Integral, 0, None, closed="left"), None],
     }
 
+    def _default(self, name: str) -> Any:
+        """The option's value, or what None stands for under this preset."""
+        value = getattr(self, name)
+        if value is None:
+            value = (LITERAL if self.preset == "paper" else MEASURED)[name]
+        return value
+
     def _map_sizes(self) -> tuple[tuple[int, int], ...]:
-        return parse_map_sizes(self.map_sizes)
+        return parse_map_sizes(self._default("map_sizes"))
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -178,6 +199,12 @@ class HTVAE(MapEstimator):
             ema_neighbour=self.ema_neighbour, kernel_size=self.kernel_size,
             decoder_dense=self.decoder_dense,
         )  # fmt: skip
+
+    def _after_training(self, X: np.ndarray) -> None:
+        iterations = int(self._default("refit_codes"))
+        if iterations:
+            mu = torch.cat(self._batched(X, lambda xb: self.module_.encode(xb)[0]))
+            self.module_.maps.refit(mu, iterations)
 
     def _lr_decay(self) -> tuple[float, int]:
         return float(self.lr_decay), (0 if self.lr_decay == 1 else int(self.lr_decay_every))

@@ -166,6 +166,7 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
             )  # fmt: skip
         self.module_.eval()
         self.n_iter_ = steps
+        self._after_training(X)
         paths = self._paths(X)
         self.labels_ = paths[:, 0].copy()
         self.code_counts_ = [
@@ -173,6 +174,9 @@ class MapEstimator(ClusterMixin, TransformerMixin, DeepEstimator):
             for i, (r, c) in enumerate(self._map_sizes())
         ]
         return self
+
+    def _after_training(self, X: np.ndarray) -> None:
+        """What a model does with its training data once the optimiser has stopped."""
 
     def _lr_decay(self) -> tuple[float, int]:
         """(factor, steps between drops) of the learning rate; (1, 0) keeps it constant."""

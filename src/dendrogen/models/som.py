@@ -164,6 +164,36 @@ class SOMStack(nn.Module):
                     x = table[off + idx]
             return torch.stack(out)
 
+    @torch.no_grad()
+    def refit(self, points: Tensor, iterations: int, chunk: int = 4096) -> None:
+        """Move the codes to the means of what they quantise, by Lloyd's iterations (k-means
+        started from the current codes), finest map first.
+
+        S_1 is refitted on ``points`` (the training set's z); each coarser map on the refitted
+        codes of the map below, each weighted by the points it holds, so S_i ends as the
+        k-means of S_{i−1} that the chain of eq. 4 uses. A code that holds nothing stays where
+        it is. The grid is not consulted: topology is what training left.
+
+        Args:
+            points: (N, L) latent points.
+            iterations: Lloyd iterations per map.
+            chunk: rows per distance block (bounds memory at chunk·K·L floats).
+        """
+        weights = torch.ones(points.shape[0], dtype=points.dtype, device=points.device)
+        for level in range(1, self.n_maps + 1):
+            codes = self.codes(level).clone()
+            for _ in range(iterations):
+                winner = torch.cat([nearest(block, codes) for block in points.split(chunk)])
+                held = torch.zeros(len(codes), dtype=points.dtype, device=points.device)
+                held.index_add_(0, winner, weights)
+                total = torch.zeros_like(codes).index_add_(0, winner, points * weights[:, None])
+                mean = total / held.clamp_min(1e-12)[:, None]
+                codes = torch.where(held[:, None] > 0, mean, codes)
+            self.maps[level - 1].copy_(codes.view_as(self.maps[level - 1]))
+            winner = torch.cat([nearest(block, codes) for block in points.split(chunk)])
+            held = torch.zeros(len(codes), dtype=points.dtype, device=points.device)
+            points, weights = codes, held.index_add_(0, winner, weights)
+
     def global_index(self, local: Tensor) -> Tensor:
         """(M, ...) map-local indices → rows of :meth:`flat`."""
         shape = (-1,) + (1,) * (local.dim() - 1)
