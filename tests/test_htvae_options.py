@@ -166,5 +166,4 @@ def test_paper_preset_keeps_the_literal_reading(hier):
     assert literal.module_.config.map_sizes == ((8, 8), (4, 4), (2, 2))
     assert measured.module_.config.map_sizes == ((16, 16), (4, 4), (2, 2))
     assert literal.get_params()["map_sizes"] is None  # None stays None: clone() is faithful
-    explicit = HTVAE(preset="paper", map_sizes="4x4,2x2", refit_codes=3)
-    assert explicit._map_sizes() == ((4, 4), (2, 2)) and explicit._default("refit_codes") == 3
+    assert HTVAE(preset="paper", map_sizes="4x4,2x2")._map_sizes() == ((4, 4), (2, 2))
