@@ -152,7 +152,8 @@ def main() -> None:
             if name == "htvae" and args.refit_also:
                 # the fit with refit_codes=N trains exactly like this one and refits afterwards
                 model.set_params(refit_codes=args.refit_also)
-                model._after_training(X_train)
+                mu = torch.from_numpy(model.transform(X_train))
+                model.module_.maps.refit(mu, args.refit_also)
                 metrics = model.evaluate(X_test, y_test, true_tree=ds.hierarchy)
                 params = {**row["params"], "refit_codes": args.refit_also}
                 val = purity(y_val, model.predict(X_val))

@@ -19,11 +19,11 @@ from dendrogen.estimators.base import register
 from dendrogen.estimators.maps import MapEstimator, PairSampler
 from dendrogen.models.htvae import HTVAEConfig, HTVAEModel, parse_map_sizes
 
-#: What ``None`` means for the options whose default the measurements changed (issue 15,
-#: BENCHMARKS.md "HTVAE, issue 15"): ``preset="paper"`` keeps the literal reading of htvae.md
-#: (an 8×8 finest map); the other presets use the measured 16×16.
-LITERAL = {"map_sizes": ((8, 8), (4, 4), (2, 2))}
-MEASURED = {"map_sizes": ((16, 16), (4, 4), (2, 2))}
+#: What ``map_sizes=None`` means (issue 15, BENCHMARKS.md "HTVAE, issue 15"): ``preset="paper"``
+#: keeps the literal reading of htvae.md (an 8×8 finest map); the other presets use the measured
+#: 16×16.
+PAPER_MAP_SIZES = ((8, 8), (4, 4), (2, 2))
+MEASURED_MAP_SIZES = ((16, 16), (4, 4), (2, 2))
 
 
 @register
@@ -174,15 +174,11 @@ class HTVAE(MapEstimator):
         "refit_codes": [Interval(Integral, 0, None, closed="left")],
     }
 
-    def _default(self, name: str) -> Any:
-        """The option's value, or what None stands for under this preset."""
-        value = getattr(self, name)
-        if value is None:
-            value = (LITERAL if self.preset == "paper" else MEASURED)[name]
-        return value
-
     def _map_sizes(self) -> tuple[tuple[int, int], ...]:
-        return parse_map_sizes(self._default("map_sizes"))
+        sizes = self.map_sizes
+        if sizes is None:
+            sizes = PAPER_MAP_SIZES if self.preset == "paper" else MEASURED_MAP_SIZES
+        return parse_map_sizes(sizes)
 
     def _check_params(self) -> None:
         super()._check_params()

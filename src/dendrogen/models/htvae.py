@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dendrogen.models.som import SOMStack, check_map_sizes, grid_distance
+from dendrogen.models.som import SOMStack, check_map_sizes, grid_distance, weighted_sums
 from dendrogen.nn.gaussian import kl_std_normal
 from dendrogen.nn.som_nets import OUTPUTS, SOMDecoder, SOMEncoder
 
@@ -291,9 +291,8 @@ class CodeAverages(nn.Module):
             [torch.ones_like(rows[..., None], dtype=z0.dtype), self.neighbour * mask.to(z0.dtype)],
             -1,
         ).reshape(-1)
-        count = torch.zeros_like(self.count).index_add_(0, targets, weights)
         spread = points[:, :, None, :].expand(n_levels, batch, 5, -1).reshape(-1, z0.shape[-1])
-        total = torch.zeros_like(self.total).index_add_(0, targets, spread * weights[:, None])
+        count, total = weighted_sums(spread, weights, targets, len(self.count))
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(count)
             torch.distributed.all_reduce(total)

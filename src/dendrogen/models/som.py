@@ -90,6 +90,24 @@ def nearest(x: Tensor, codes: Tensor) -> Tensor:
     return (x[:, None, :] - codes[None, :, :]).pow(2).sum(-1).argmin(dim=1)
 
 
+def weighted_sums(
+    points: Tensor, weights: Tensor, winner: Tensor, n_codes: int
+) -> tuple[Tensor, Tensor]:
+    """Per code, the total weight and the weighted sum of the points it wins.
+
+    Args:
+        points: (N, L); weights: (N,); winner: (N,) code index of each point.
+
+    Returns:
+        (n_codes,) weights held and (n_codes, L) weighted sums.
+    """
+    held = torch.zeros(n_codes, dtype=points.dtype, device=points.device)
+    held.index_add_(0, winner, weights)
+    total = torch.zeros(n_codes, points.shape[-1], dtype=points.dtype, device=points.device)
+    total.index_add_(0, winner, points * weights[:, None])
+    return held, total
+
+
 class SOMStack(nn.Module):
     """The M maps as parameters ``maps.{i}`` of shape (H_i, W_i, L), finest first.
 
@@ -184,15 +202,13 @@ class SOMStack(nn.Module):
             codes = self.codes(level).clone()
             for _ in range(iterations):
                 winner = torch.cat([nearest(block, codes) for block in points.split(chunk)])
-                held = torch.zeros(len(codes), dtype=points.dtype, device=points.device)
-                held.index_add_(0, winner, weights)
-                total = torch.zeros_like(codes).index_add_(0, winner, points * weights[:, None])
+                held, total = weighted_sums(points, weights, winner, len(codes))
                 mean = total / held.clamp_min(1e-12)[:, None]
                 codes = torch.where(held[:, None] > 0, mean, codes)
             self.maps[level - 1].copy_(codes.view_as(self.maps[level - 1]))
-            winner = torch.cat([nearest(block, codes) for block in points.split(chunk)])
-            held = torch.zeros(len(codes), dtype=points.dtype, device=points.device)
-            points, weights = codes, held.index_add_(0, winner, weights)
+            if level < self.n_maps:  # the next map is refitted on these codes, weighted
+                winner = torch.cat([nearest(block, codes) for block in points.split(chunk)])
+                points, weights = codes, weighted_sums(points, weights, winner, len(codes))[0]
 
     def global_index(self, local: Tensor) -> Tensor:
         """(M, ...) map-local indices → rows of :meth:`flat`."""
