@@ -9,6 +9,10 @@ intermediate phases × 80 epochs (trees of about 4 and 7 leaves) and 200 fine-tu
 
     .venv/bin/python benchmarks/treevae_step_time.py --threads 2
     .venv/bin/python benchmarks/treevae_step_time.py --threads 1 --eps 0 0.001
+    .venv/bin/python benchmarks/treevae_step_time.py --threads 1 --compile --steps 10
+
+``--compile`` times the 10-leaf step eagerly and under ``torch.compile`` (inductor) in
+interleaved rounds and prints the ratio; the first compiled step (the compilation) is timed apart.
 
 ``--eps`` times each full tree once per sparse-decoding threshold ε in interleaved rounds and
 prints the ratio to the first; a freshly built tree routes its rows almost uniformly, so this
@@ -71,15 +75,36 @@ def compare_eps(values: list[float], steps: int, rounds: int) -> None:
         ), flush=True)  # fmt: skip
 
 
+def compare_compiled(steps: int, rounds: int, leaves: int = 10) -> None:
+    """The full tree's step eager and under ``torch.compile``, rounds interleaved."""
+    model = grown(leaves)
+    eager = lambda x: model.loss(x, 1.0)["loss"]  # noqa: E731
+    compiled = torch.compile(eager)
+    start = time.perf_counter()
+    compiled(torch.rand(256, 1, 28, 28)).backward()
+    print(f"compilation and first step: {time.perf_counter() - start:.0f} s", flush=True)
+    rates: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for _ in range(rounds):
+        for name, loss in (("eager", eager), ("compiled", compiled)):
+            rates[name].append(samples_per_second(model, loss, model.parameters(), steps))
+    eager_rate, compiled_rate = (statistics.median(rates[k]) for k in ("eager", "compiled"))
+    print(f"full {leaves}-leaf tree: eager {eager_rate:,.0f} samples/s, compiled "
+          f"{compiled_rate:,.0f} ({compiled_rate / eager_rate:.2f}x)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--eps", type=float, nargs="+", default=None)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="eager against torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.compile:
+        compare_compiled(args.steps, args.rounds)
+        return
     if args.eps:
         compare_eps(args.eps, args.steps, args.rounds)
         return

@@ -42,6 +42,18 @@ def _kernel(kernel_size: int | None, shape: tuple[int, ...]) -> int:
     return int(kernel_size)
 
 
+def same_conv(conv: type[nn.Conv1d] | type[nn.Conv2d], c_in: int, c_out: int, k: int) -> nn.Module:
+    """A stride-1 convolution whose output keeps its input's size. An odd kernel pads (k−1)/2 on
+    each side; an even one pads k/2−1 before and k/2 after, as ``padding="same"`` would, but
+    explicitly, which avoids torch's copy and its warning for even kernels."""
+    if k % 2:
+        return conv(c_in, c_out, k, padding="same")
+    before, after = k // 2 - 1, k // 2
+    pad = nn.ZeroPad2d((before, after, before, after)) if conv is nn.Conv2d else (
+        nn.ConstantPad1d((before, after), 0.0))  # fmt: skip
+    return nn.Sequential(pad, conv(c_in, c_out, k))
+
+
 class SOMEncoder(nn.Module):
     """(B, *input_shape) → μ (B, L) and, when ``variational``, log σ² (B, L).
 
@@ -68,10 +80,10 @@ class SOMEncoder(nn.Module):
         if len(shape) == 3:
             c, h, w = shape
             self.features = nn.Sequential(
-                nn.Conv2d(c, w1, k, padding="same"),
+                same_conv(nn.Conv2d, c, w1, k),
                 nn.ReLU(),
                 nn.MaxPool2d(2, ceil_mode=True),
-                nn.Conv2d(w1, w2, k, padding="same"),
+                same_conv(nn.Conv2d, w1, w2, k),
                 nn.ReLU(),
                 nn.MaxPool2d(2, ceil_mode=True),
                 nn.Flatten(),
@@ -81,10 +93,10 @@ class SOMEncoder(nn.Module):
         elif len(shape) == 2:
             c, t = shape
             self.features = nn.Sequential(
-                nn.Conv1d(c, w1, k, padding="same"),
+                same_conv(nn.Conv1d, c, w1, k),
                 nn.ReLU(),
                 nn.MaxPool1d(2, ceil_mode=True),
-                nn.Conv1d(w1, w2, k, padding="same"),
+                same_conv(nn.Conv1d, w1, w2, k),
                 nn.ReLU(),
                 nn.MaxPool1d(2, ceil_mode=True),
                 nn.Flatten(),
@@ -184,10 +196,10 @@ class SOMDecoder(nn.Module):
             nn.ReLU() if dense == "relu" else nn.Identity(),
             _Unflatten(1, (w2, *start)),
             _Upsample(mid),
-            conv(w2, w1, k, padding="same"),
+            same_conv(conv, w2, w1, k),
             nn.ReLU(),
             _Upsample(shape[1:]),
-            conv(w1, c, k, padding="same"),
+            same_conv(conv, w1, c, k),
             last,
         )
         if len(shape) == 3:
