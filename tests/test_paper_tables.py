@@ -198,3 +198,23 @@ def test_treevae_vs_deepect_scales_the_peers_epochs_to_treevaes_fit_time(tmp_pat
     assert scaled["schedule"] == module.scaled_schedule("tiny", 2.5 / tree["fit_s"])
     assert scaled["schedule"]["intermediate"] == 0  # a phase the preset skips stays skipped
     assert (tmp_path / "vs_deepect_digits_treevae_matched.md").exists()
+
+
+def test_schedule_option_reaches_the_deep_fits(tables, tmp_path, monkeypatch):
+    """``--schedule`` overrides the preset's budget of the table's deep models (how a longer
+    VAE training is run for the VAE rows) and is recorded with the table."""
+    import dendrogen
+
+    budgets = []
+
+    class Recording(dendrogen.Agglomerative):
+        def fit(self, X, y=None, **kwargs):
+            budgets.append(self.schedule)
+            return super().fit(X, y, **kwargs)
+
+    monkeypatch.setattr(dendrogen, "Agglomerative", Recording)
+    record = tables.main(["--data", "digits", "--seeds", "0", "--preset", "tiny", "--leaves",
+                          "10", "--methods", "VAE+Agg", "--schedule", '{"train": 3}',
+                          "--out", str(tmp_path)])  # fmt: skip
+    assert budgets == [{"train": 3}]
+    assert record["schedule"] == {"train": 3}

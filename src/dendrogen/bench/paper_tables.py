@@ -136,48 +136,52 @@ def run_job(job: dict) -> dict:
     if method == "DeepECT (clustpy)":
         scores = run_peer(job, n_classes)
     elif table == "treevae":
-        scores = _treevae_table_fit(method, seed, preset, job["leaves"], n_classes, X, Xt, yt)
+        scores = _treevae_table_fit(method, seed, preset, job["leaves"], n_classes, X, Xt, yt,
+                                    job.get("schedule"))  # fmt: skip
     else:
-        scores = _htvae_table_fit(method, seed, preset, X, Xt, yt, true_hierarchy(job["data"]))
+        scores = _htvae_table_fit(method, seed, preset, X, Xt, yt, true_hierarchy(job["data"]),
+                                  job.get("schedule"))  # fmt: skip
     row = {"method": method, "seed": seed, "fit_s": round(time.perf_counter() - start, 1)}
     return row | {k: float(v) for k, v in scores.items()}
 
 
-def _treevae_table_fit(method, seed, preset, leaves, n_classes, X, Xt, yt) -> dict:
+def _treevae_table_fit(method, seed, preset, leaves, n_classes, X, Xt, yt, schedule=None):
     from dendrogen import Agglomerative, TreeVAE
 
     if method == "TreeVAE":
-        model = TreeVAE(max_leaves=leaves, preset=preset, random_state=seed).fit(X)
+        fit = dict(preset=preset, schedule=schedule, random_state=seed)
+        model = TreeVAE(max_leaves=leaves, **fit).fit(X)
         scores = model.evaluate(Xt, yt)
         out = {"dp": scores["dp"], "lp": scores["lp"], "n_leaves": scores["n_leaves"]}
         if leaves != n_classes:  # ACC and NMI from a separate run with T leaves (§0.1)
-            model = TreeVAE(max_leaves=n_classes, preset=preset, random_state=seed).fit(X)
+            model = TreeVAE(max_leaves=n_classes, **fit).fit(X)
             scores = model.evaluate(Xt, yt)
         return out | {"acc": scores["acc"], "nmi": scores["nmi"]}
     embedding = {"Agg": "raw", "VAE+Agg": "vae", "LadderVAE+Agg": "laddervae"}[method]
     # Ward on the 60,000 training embeddings is not needed (the table scores Ward on the test
     # points): above 10,000 points the fit's own tree is built on a subsample.
     model = Agglomerative(embedding=embedding, n_leaves=leaves, n_clusters=n_classes,
-                          preset=vae_preset(preset, "treevae"), max_points=10_000,
-                          subsample=True, random_state=seed).fit(X)  # fmt: skip
+                          preset=vae_preset(preset, "treevae"), schedule=schedule,
+                          max_points=10_000, subsample=True, random_state=seed).fit(X)  # fmt: skip
     scores = model.evaluate(Xt, yt)
     return {k: scores[k] for k in TREEVAE_METRICS}
 
 
-def _htvae_table_fit(method, seed, preset, X, Xt, yt, hierarchy) -> dict:
+def _htvae_table_fit(method, seed, preset, X, Xt, yt, hierarchy, schedule=None) -> dict:
     from dendrogen import HTVAE, SOMVAE, Bisecting
 
     if method == "SOM-VAE":
-        scores = SOMVAE(map_size=(8, 8), preset=preset, random_state=seed).fit(X).evaluate(Xt, yt)
+        model = SOMVAE(map_size=(8, 8), preset=preset, schedule=schedule, random_state=seed)
+        scores = model.fit(X).evaluate(Xt, yt)
         return {"purity": scores["purity"], "nmi": scores["nmi"]}
     if method == "HTVAE":
-        model = HTVAE(preset=preset, random_state=seed).fit(X)
+        model = HTVAE(preset=preset, schedule=schedule, random_state=seed).fit(X)
     else:
         model = Bisecting(
             embedding="vae", mode="levels", branching=(4, 4, 4),
             method="kmeans" if method == "VAE-HKMeans" else "gmm",
             embedding_params={"arch": "htvae", "latent_dim": 64},
-            preset=vae_preset(preset, "htvae"), random_state=seed,
+            preset=vae_preset(preset, "htvae"), schedule=schedule, random_state=seed,
         ).fit(X)  # fmt: skip
     scores = model.evaluate(Xt, yt, true_tree=hierarchy)
     return {k: scores[k] for k in HTVAE_METRICS}
@@ -322,6 +326,10 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     ap.add_argument("--leaves", type=int, default=20, help="leaves of the DP/LP trees (paper: 20)")
     ap.add_argument("--methods", nargs="+", help="a subset of the table's rows")
     ap.add_argument("--limit", type=int, help="use the first N training samples")
+    ap.add_argument("--schedule", type=json.loads,
+                    help="JSON settings overriding the preset's schedule of every deep model "
+                         "in --methods (e.g. '{\"train\": 16000}' for the VAE rows; pick "
+                         "methods whose schedules share the keys)")  # fmt: skip
     ap.add_argument("--jobs", type=int, default=1, help="fits run at once (each at one thread)")
     ap.add_argument("--out", type=Path, default=Path("runs/paper_tables"))
     ap.add_argument("--merge", type=Path, nargs="+",
@@ -348,7 +356,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
         skipped["DeepECT (clustpy)"] = f"{peers} does not exist (run `make peers`)"
         methods = tuple(m for m in methods if m != "DeepECT (clustpy)")
     base = {"data": args.data, "preset": args.preset, "table": args.table, "limit": args.limit,
-            "leaves": args.leaves, "out": str(args.out), "peers": str(peers)}  # fmt: skip
+            "leaves": args.leaves, "out": str(args.out), "peers": str(peers),
+            "schedule": args.schedule}  # fmt: skip
     jobs = [base | {"method": m, "seed": s} for m in methods for s in args.seeds]
     started = time.perf_counter()
     rows = []
@@ -375,6 +384,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> dict:
     record = {
         "data": args.data, "table": args.table, "preset": args.preset, "seeds": args.seeds,
         "leaves": args.leaves, "limit": args.limit, "jobs": args.jobs, "threads_per_fit": 1,
+        "schedule": args.schedule,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "wall_s": None if args.merge else round(wall, 1),
