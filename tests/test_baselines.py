@@ -248,3 +248,24 @@ def test_tree_pictures_of_both_tree_baselines_and_a_clear_error_without_a_tree(t
     vae = VAE(preset="tiny", likelihood="gaussian", batch_size=16).fit(images)
     with pytest.raises(NotImplementedError, match="VAE has no tree to draw"):
         vae.plot(images)
+
+
+def test_regrow_shares_the_embedding_and_equals_a_fresh_fit(images, tmp_path):
+    """VAE-HKMeans and VAE-RGMM of one VAE (the HTVAE table trains it once for both rows)."""
+    settings = dict(embedding="vae", mode="levels", branching=(2, 2), n_init=2, preset="tiny",
+                    batch_size=16, embedding_params={"latent_dim": 2}, random_state=0)  # fmt: skip
+    hkmeans = Bisecting(method="kmeans", **settings).fit(images)
+    rgmm = hkmeans.regrow(images, method="gmm")
+    fresh = Bisecting(method="gmm", **settings).fit(images)
+    assert rgmm.method == "gmm" and hkmeans.method == "kmeans"
+    assert rgmm.embedder_ is hkmeans.embedder_  # not retrained
+    np.testing.assert_array_equal(rgmm.transform(images), fresh.transform(images))
+    assert rgmm.tree_ == fresh.tree_
+    np.testing.assert_array_equal(rgmm.labels_, fresh.labels_)
+    np.testing.assert_array_equal(rgmm.predict(images), fresh.predict(images))
+    rgmm.save(tmp_path / "rgmm")
+    np.testing.assert_array_equal(load(tmp_path / "rgmm").predict(images), rgmm.predict(images))
+    with pytest.raises(ValueError, match="new embedding"):
+        hkmeans.regrow(images, preset="fast")
+    with pytest.raises(ValueError, match="branching"):
+        hkmeans.regrow(images, branching=(1,))

@@ -53,11 +53,17 @@ def test_treevae_table_on_digits_with_the_tiny_preset(tables, tmp_path, monkeypa
 
 def test_htvae_table_on_digits_with_the_tiny_preset(tables, tmp_path):
     record = tables.main(["--data", "digits", "--seeds", "0", "1", "--preset", "tiny", "--table",
-                          "htvae", "--methods", "VAE-HKMeans", "SOM-VAE", "--out",
+                          "htvae", "--methods", "VAE-HKMeans", "VAE-RGMM", "SOM-VAE", "--out",
                           str(tmp_path)])  # fmt: skip
     summary = record["summary"]
-    assert set(summary) == {"VAE-HKMeans", "SOM-VAE"}
+    assert set(summary) == {"VAE-HKMeans", "VAE-RGMM", "SOM-VAE"}
     assert summary["VAE-HKMeans"]["d_tree"]["n"] == 2 and "d_tree" not in summary["SOM-VAE"]
+    # one VAE per seed for both VAE rows; VAE-RGMM's time counts that VAE's training in full
+    by_seed = {(r["method"], r["seed"]): r for r in record["rows"]}
+    for seed in (0, 1):
+        hkmeans, rgmm = by_seed["VAE-HKMeans", seed], by_seed["VAE-RGMM", seed]
+        assert rgmm["vae_shared_with"] == "VAE-HKMeans"
+        assert rgmm["fit_s"] == pytest.approx(hkmeans["fit_s"] + rgmm["tree_s"], abs=0.11)
     values = [r["purity"] for r in record["rows"] if r["method"] == "VAE-HKMeans"]
     assert summary["VAE-HKMeans"]["purity"]["std"] == pytest.approx(np.std(values, ddof=1))
     text = (tmp_path / "table_htvae_digits.md").read_text()

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import ClusterMixin, TransformerMixin
+from sklearn.base import ClusterMixin, TransformerMixin, clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -307,6 +307,10 @@ class Agglomerative(EmbeddingBaseline):
             raise ValueError("leaf_centers does not match the leaves of tree.json")
 
 
+#: The settings of a Bisecting tree, which :meth:`Bisecting.regrow` may change.
+TREE_SETTINGS = ("method", "mode", "n_leaves", "branching", "n_init")
+
+
 @register
 class Bisecting(EmbeddingBaseline):
     """VAE-HKMeans and VAE-RGMM (baselines.md §8–9): a divisive tree grown on an embedding by
@@ -392,7 +396,37 @@ class Bisecting(EmbeddingBaseline):
         branching = tuple(int(b) for b in np.atleast_1d(self.branching))
         if not branching or min(branching) < 2:
             raise ValueError(f"branching must list integers >= 2, got {self.branching!r}")
-        E = self._fit_embedding(X, checkpoint_dir)
+        return self._grow(self._fit_embedding(X, checkpoint_dir), branching)
+
+    def regrow(self, X: Any, **tree_params: Any) -> Bisecting:
+        """A new fitted Bisecting with its own tree grown on this fit's embedding of X (the
+        training data, (N, ...)) under other tree settings (``method``, ``mode``, ``n_leaves``,
+        ``branching``, ``n_init``). The embedding model is shared, not retrained, so
+        VAE-HKMeans and VAE-RGMM of one VAE cost one training::
+
+            hkmeans = Bisecting(method="kmeans", mode="levels").fit(X)
+            rgmm = hkmeans.regrow(X, method="gmm")
+
+        The result equals a fresh fit with those settings and the same ``random_state`` (fits
+        are deterministic), and saves and loads like one."""
+        check_is_fitted(self)
+        unknown = sorted(set(tree_params) - set(TREE_SETTINGS))
+        if unknown:
+            raise ValueError(f"regrow changes only the tree settings {TREE_SETTINGS}; "
+                             f"{unknown} would need a new embedding: fit a new Bisecting")  # fmt: skip
+        other = clone(self).set_params(**tree_params)
+        other._validate_params()
+        branching = tuple(int(b) for b in np.atleast_1d(other.branching))
+        if not branching or min(branching) < 2:
+            raise ValueError(f"branching must list integers >= 2, got {other.branching!r}")
+        E = self.transform(X)
+        for name in ("_world", "input_shape_", "n_features_in_", "embedder_", "module_"):
+            setattr(other, name, getattr(self, name))
+        other.history_ = list(getattr(self, "history_", []))
+        return other._grow(E, branching)
+
+    def _grow(self, E: np.ndarray, branching: tuple[int, ...]) -> Bisecting:
+        """Grow the tree on the training embeddings E (N, D) and label them."""
         self.tree_, self.splits_ = grow_divisive(
             E, method=self.method, mode=self.mode, n_leaves=self.n_leaves, branching=branching,
             n_init=self.n_init, random_state=self.random_state,
