@@ -412,8 +412,10 @@ class Bisecting(EmbeddingBaseline):
         check_is_fitted(self)
         unknown = sorted(set(tree_params) - set(TREE_SETTINGS))
         if unknown:
-            raise ValueError(f"regrow changes only the tree settings {TREE_SETTINGS}; "
-                             f"{unknown} would need a new embedding: fit a new Bisecting")  # fmt: skip
+            raise ValueError(
+                f"regrow changes only the tree settings {TREE_SETTINGS}; "
+                f"{unknown} would need a new embedding: fit a new Bisecting"
+            )
         other = clone(self).set_params(**tree_params)
         other._validate_params()
         branching = tuple(int(b) for b in np.atleast_1d(other.branching))
