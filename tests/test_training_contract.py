@@ -130,6 +130,24 @@ def test_a_diverging_loss_is_a_clear_value_error():
         )
 
 
+def test_training_data_too_large_for_the_device_stay_on_the_host_with_a_warning(
+    monkeypatch, caplog
+):
+    """A GPU without room for the whole data set: batches are copied one at a time instead."""
+    from dendrogen.training import Trainer
+
+    data = torch.ones(4, 2)
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(torch.Tensor, "to", out_of_memory)
+    with caplog.at_level("WARNING", logger="dendrogen"):
+        kept = Trainer(device="meta", progress=False)._on_device(data)
+    assert kept is data
+    assert "do not fit on meta" in caplog.text and "(4, 2)" in caplog.text
+
+
 # ------------------------------------------------------------------ item 3: same run, same data
 def test_data_fingerprint_sees_shape_dtype_and_values(X):
     fp = data_fingerprint(X)
