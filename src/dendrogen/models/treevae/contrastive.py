@@ -154,15 +154,10 @@ class ContrastiveTreeVAEModel(TreeVAEModel):
         """
         d = self.bottom_up_pass(x)
         td = self.top_down(d)
-        per_sample = self._elbo_from(x, td, eps)
-        terms = {k: v.mean() for k, v in per_sample.items()}
-        terms["skipped_max"] = per_sample["skipped"].max()
-        kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
+        terms = self._batch_loss(self._elbo_from(x, td, eps), alpha)
         con = self.contrastive_terms(d, td)
-        terms["loss"] = -terms["rec"] + alpha * kl + self.contrastive.weight * con["contrastive"]
-        terms["elbo"] = (terms["rec"] - kl).detach()
-        terms |= {k: v.detach() for k, v in con.items()}
-        return terms
+        terms["loss"] = terms["loss"] + self.contrastive.weight * con["contrastive"]
+        return terms | {k: v.detach() for k, v in con.items()}
 
     def subtree_extra_loss(self, q: Tensor, p_leaf: Tensor) -> Tensor:
         """λ·L_l of the split leaf l: its router output q (2B,) weighted by P(l | x) (2B,)."""

@@ -374,7 +374,12 @@ class TreeVAEModel(nn.Module):
         """Batch-mean loss −L_rec + α(KL_root + KL_nodes + KL_decisions) and its terms; leaves
         decode only rows with P(l | x) > ``eps`` (:mod:`.leaf_decoding`). ``skipped_max`` is the
         batch's largest per-sample skipped path mass."""
-        per_sample = self.elbo_terms(x, eps)
+        return self._batch_loss(self.elbo_terms(x, eps), alpha)
+
+    @staticmethod
+    def _batch_loss(per_sample: dict[str, Tensor], alpha: float) -> dict[str, Tensor]:
+        """The batch means of :meth:`elbo_terms`' per-sample terms (each (B,)), the loss
+        −L_rec + α·KL and the ELBO."""
         terms = {k: v.mean() for k, v in per_sample.items()}
         terms["skipped_max"] = per_sample["skipped"].max()
         kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
