@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from dendrogen.models.treevae.config import TreeVAEConfig
-from dendrogen.models.treevae.model import NodeHead, Transformation, TreeVAEModel, _key
+from dendrogen.models.treevae.model import TreeVAEModel, _key
 from dendrogen.nn.architectures import make_decoder
 from dendrogen.nn.grouped import grouped_linear
+from dendrogen.nn.latent_heads import NodeHead, Transformation
 from dendrogen.nn.routers import Router
 
 

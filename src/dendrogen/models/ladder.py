@@ -30,10 +30,10 @@ from dendrogen.models.contrastive import (
     embedding_nt_xent,
     projection_heads,
 )
-from dendrogen.models.treevae.model import NodeHead, Transformation
 from dendrogen.models.vae import HTVAE_ARCH, VAEConfig, make_vae_decoder
 from dendrogen.nn.architectures import make_encoder
 from dendrogen.nn.gaussian import kl_normal, kl_std_normal, precision_weighted
+from dendrogen.nn.latent_heads import NodeHead, Transformation
 from dendrogen.nn.layers import DenseBlock
 from dendrogen.nn.likelihoods import make_likelihood
 
