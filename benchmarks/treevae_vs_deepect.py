@@ -27,6 +27,9 @@ equal to the number of classes, the same fit). Fit time is the model's ``fit`` a
 process start, imports, data loading or scoring). Output in ``--out``: ``vs_deepect_<data>.json``
 (every row, the summary) and ``.md``; the TreeVAE rows are in the paper table's row format
 (method ``TreeVAE``), so ``dendrogen bench --merge`` can take them.
+
+``--merge A.json B.json ...`` summarises the rows of earlier records of this script (say, one
+process per seed run side by side) into one table, without fitting anything.
 """
 
 from __future__ import annotations
@@ -133,7 +136,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--treevae-at-deepect-time", type=Path, metavar="REF.json",
                     help="the other direction: TreeVAE scaled to DeepECT's default fit time, "
                          "TreeVAE's default fit times taken from this earlier record")  # fmt: skip
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="RECORD.json",
+        help="summarise the rows of these records of this script; fits nothing",
+    )
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args, argv)
     reference = {}
     if args.treevae_at_deepect_time:
         rows = json.loads(args.treevae_at_deepect_time.read_text())["rows"]
@@ -169,23 +181,58 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append(row)
             print(json.dumps(row), flush=True)
     wall = time.perf_counter() - started
-    methods = ((DEEPECT_DEFAULT, TREEVAE_MATCHED) if reference
+    return write(args, argv, rows, bool(reference), {"wall_s": round(wall, 1)})
+
+
+def merge(args, argv: list[str] | None) -> dict:
+    """The table of the rows of earlier records (``--merge``); they must agree on the setting."""
+    records = [json.loads(path.read_text()) for path in args.merge]
+    setting = {(r["data"], r["leaves"], r["treevae_preset"], limit_of(r),
+                bool(r["treevae_reference"])) for r in records}  # fmt: skip
+    if len(setting) > 1:
+        raise SystemExit(f"records differ in data, leaves, preset, limit or direction: {setting}")
+    first = records[0]
+    args.data, args.leaves = first["data"], first["leaves"]
+    args.treevae_preset, args.limit = first["treevae_preset"], limit_of(first)
+    args.seeds = sorted({s for r in records for s in r["seeds"]})
+    rows = [row for r in records for row in r["rows"]]
+    extra = {"wall_s": None, "merged_from": [str(p) for p in args.merge],
+             "commands": [r["command"] for r in records]}  # fmt: skip
+    return write(args, argv, rows, bool(first["treevae_reference"]), extra)
+
+
+def limit_of(record: dict) -> int | None:
+    """The record's ``--limit``; records written before it was a field carry it in the command."""
+    if "limit" in record:
+        return record["limit"]
+    words = record["command"].split()
+    return int(words[words.index("--limit") + 1]) if "--limit" in words else None
+
+
+def write(
+    args, argv: list[str] | None, rows: list[dict], treevae_matched: bool, extra: dict
+) -> dict:
+    """Summarise ``rows`` and write ``vs_deepect_<data>[_treevae_matched].json`` and ``.md``."""
+    methods = ((DEEPECT_DEFAULT, TREEVAE_MATCHED) if treevae_matched
                else (DEEPECT_DEFAULT, TREEVAE_DEFAULT, DEEPECT_MATCHED))  # fmt: skip
     summary = summarize(rows, methods, METRICS)
     table = markdown(summary, rows)
     record = {
-        "data": args.data, "seeds": args.seeds, "leaves": args.leaves,
+        "data": args.data, "seeds": args.seeds, "leaves": args.leaves, "limit": args.limit,
         "treevae_preset": args.treevae_preset, "deepect_default_epochs": DEEPECT_EPOCHS,
         "treevae_reference": str(args.treevae_at_deepect_time or ""), "threads_per_fit": 1,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "wall_s": round(wall, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-        "rows": rows, "summary": summary,
+        **extra, "rows": rows, "summary": summary,
     }  # fmt: skip
-    stem = args.out / f"vs_deepect_{args.data}{'_treevae_matched' if reference else ''}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"vs_deepect_{args.data}{'_treevae_matched' if treevae_matched else ''}"
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1))
-    title = (f"TreeVAE vs DeepECT, {args.data} (test split), seeds "
-             f"{' '.join(map(str, args.seeds))}; %, mean ± std; wall {wall:.0f} s")  # fmt: skip
+    subset = f", first {args.limit} training images" if args.limit else ""
+    wall = "merged" if extra.get("wall_s") is None else f"wall {extra['wall_s']:.0f} s"
+    title = (f"TreeVAE vs DeepECT, {args.data} (test split{subset}), seeds "
+             f"{' '.join(map(str, args.seeds))}; %, mean ± std; {wall}")  # fmt: skip
     stem.with_suffix(".md").write_text(f"{title}\n\n{table}\n")
     print(f"{title}\n\n{table}\n\nwritten: {stem}.md, .json")
     return record

@@ -204,6 +204,19 @@ def test_treevae_vs_deepect_scales_the_peers_epochs_to_treevaes_fit_time(tmp_pat
     assert scaled["schedule"] == module.scaled_schedule("tiny", 2.5 / tree["fit_s"])
     assert scaled["schedule"]["intermediate"] == 0  # a phase the preset skips stays skipped
     assert (tmp_path / "vs_deepect_digits_treevae_matched.md").exists()
+    # per-seed records of separate processes merge into one table, without fitting anything
+    seed1 = tmp_path / "seed1.json"
+    seed1.write_text(json.dumps(
+        json.loads((tmp_path / "vs_deepect_digits.json").read_text())
+        | {"seeds": [1], "rows": [r | {"seed": 1} for r in record["rows"]]}
+    ))  # fmt: skip
+    merged = module.main(["--merge", str(tmp_path / "vs_deepect_digits.json"), str(seed1),
+                          "--out", str(tmp_path / "merged")])  # fmt: skip
+    assert merged["seeds"] == [0, 1] and len(merged["rows"]) == 6
+    assert merged["summary"]["TreeVAE"]["dp"]["n"] == 2
+    with pytest.raises(SystemExit, match="differ"):  # a record of the other direction
+        other_way = tmp_path / "vs_deepect_digits_treevae_matched.json"
+        module.main(["--merge", str(seed1), str(other_way), "--out", str(tmp_path / "merged")])
 
 
 def test_schedule_option_reaches_the_deep_fits(tables, tmp_path, monkeypatch):
