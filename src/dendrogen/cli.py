@@ -5,20 +5,28 @@ Sub-commands are defined next to each other here; the work itself lives in the l
 
 from __future__ import annotations
 
-import ast
 import functools
 import inspect
-import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import typer
+
+from dendrogen.cli_inputs import (
+    check_device,
+    estimator_class,
+    fail,
+    load_data,
+    load_model,
+    parse_settings,
+    picture_path,
+)
 
 app = typer.Typer(
     name="dendrogen",
@@ -135,99 +143,6 @@ def data_list(
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def _estimator_class(model: str):
-    from dendrogen.estimators import ESTIMATORS
-
-    by_lower = {name.lower(): cls for name, cls in ESTIMATORS.items()}
-    key = model.lower().replace("-", "").replace("_", "")
-    if key not in by_lower:
-        _fail(f"unknown model {model!r}; choose one of {', '.join(sorted(by_lower))}")
-    return by_lower[key]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def parse_settings(items: list[str]) -> dict[str, Any]:
-    """``["a=1", "K=[1,5,50,1]", "schedule.initial=500"]`` → ``{"a": 1, "K": [...],
-    "schedule": {"initial": 500}}``. Values are JSON or Python literals, else strings."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            _fail(f"--set takes key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            try:
-                value = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
-                value = raw
-        target = out
-        *parents, leaf = key.strip().split(".")
-        for i, part in enumerate(parents):
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                _fail(
-                    f"--set {item}: {'.'.join(parents[: i + 1])} is already set to "
-                    f"{target!r}, not to a group of settings"
-                )
-        if isinstance(target.get(leaf), dict) and not isinstance(value, dict):
-            _fail(f"--set {item}: {key.strip()} already holds settings {target[leaf]!r}")
-        target[leaf] = value
-    return out
-
-
-def _load_data(data: str, split: str, root: str | None, limit: int | None):
-    from dendrogen.data import get_dataset, load_dataset
-
-    try:
-        X, y = load_dataset(data, split=split, root=root, limit=limit)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
-    try:
-        dataset = get_dataset(data, root=root)
-    except (FileNotFoundError, ValueError):
-        dataset = None
-    return X, (None if y is None or (np.asarray(y) < 0).all() else y), dataset
-
-
-def _load_model(path: str):
-    from dendrogen.estimators import load
-
-    try:
-        return load(path)
-    except (FileNotFoundError, ValueError) as err:
-        _fail(str(err))
-
-
-def _check_device(device: Any) -> None:
-    import torch
-
-    try:
-        resolved = torch.device("cpu" if str(device) == "auto" else str(device))
-    except (RuntimeError, TypeError, ValueError):
-        _fail(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        _fail(f"device {device!r} was asked for, but CUDA is not available here; use cpu or auto")
-
-
-def _picture_path(out: Path, default_name: str, suffixes: tuple[str, ...]) -> Path:
-    """Where a picture really goes: ``out/default_name`` for a folder, ``out`` + ``.png`` for a
-    name without a suffix; an unknown suffix is an error."""
-    if out.is_dir():
-        return out / default_name
-    if not out.suffix:
-        return out.with_suffix(".png")
-    if out.suffix.lower() not in suffixes:
-        _fail(
-            f"cannot write {out}: unsupported file type {out.suffix!r}; use {', '.join(suffixes)}"
-        )
-    return out
-
-
 def _accepts(fn, name: str) -> bool:
     params = inspect.signature(fn).parameters
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -299,7 +214,7 @@ def fit(
     main = os.environ.get("RANK", "0") == "0" or not launched_by_torchrun()
     say = typer.echo if main else (lambda *_a, **_k: None)
 
-    cls = _estimator_class(model)
+    cls = estimator_class(model)
     params = parse_settings(settings)
     if preset is not None:
         params["preset"] = preset
@@ -309,26 +224,26 @@ def fit(
     try:
         contrastive_setting(params, cls.__name__, data, contrastive)
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
     known = cls().get_params()
     unknown = sorted(set(params) - set(known))
     if unknown:
-        _fail(f"{cls.__name__} has no parameter(s) {unknown}; known: {sorted(known)}")
+        fail(f"{cls.__name__} has no parameter(s) {unknown}; known: {sorted(known)}")
     if not isinstance(params.get("schedule", {}), dict | None):
-        _fail(
+        fail(
             f"schedule is a group of settings (e.g. --set schedule.initial=500), "
             f"got schedule={params['schedule']!r}"
         )
-    _check_device(params["device"])
+    check_device(params["device"])
     out = io.check_output_dir(out, overwrite=overwrite)
     try:
         if main:
             out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        _fail(f"cannot create the folder {out}: {err.strerror or err}")
+        fail(f"cannot create the folder {out}: {err.strerror or err}")
     est = cls(**params)
     validate_params(est)
-    X, _, _ = _load_data(data, "train", root, limit)
+    X, _, _ = load_data(data, "train", root, limit)
     checkpoint = out / "checkpoint"
     if not resume and main:  # before the fit's first collective: the ranks then agree
         io.remove_state(checkpoint)
@@ -378,8 +293,8 @@ def evaluate(
     ),
 ) -> None:
     """Score a fitted model: DP, LP, ACC, NMI, ELBO, RL (and LL, D_tree where they apply)."""
-    est = _load_model(model_dir)
-    X, y, dataset = _load_data(data, split, root, limit)
+    est = load_model(model_dir)
+    X, y, dataset = load_data(data, split, root, limit)
     options: dict[str, Any] = {}
     if ll_samples:
         options["n_samples"] = ll_samples
@@ -403,7 +318,7 @@ def evaluate(
         try:
             table, picture = write_attribute_table(est, X, dataset, split, limit, stem)
         except ValueError as err:
-            _fail(str(err))
+            fail(str(err))
         typer.echo(f"attribute frequencies per leaf written to {table} and {picture}")
 
 
@@ -424,8 +339,8 @@ def sample(
     if out.suffix == ".npy":
         target = out
     else:
-        target = _picture_path(out, "samples.png", (*PICTURE_SUFFIXES, ".npy"))
-    est = _load_model(model_dir)
+        target = picture_path(out, "samples.png", (*PICTURE_SUFFIXES, ".npy"))
+    est = load_model(model_dir)
     given = {"leaf": leaf, "level": level, "code": code, "layer": layer, "component": component}
     selectors = {k: v for k, v in given.items() if v is not None}
     samples = est.sample(n, **selectors)
@@ -450,9 +365,9 @@ def tree(
     limit: int | None = typer.Option(10000, "--limit", help="Use the first N samples."),
 ) -> None:
     """Draw the learned hierarchy with examples and generations at its nodes."""
-    out = _picture_path(out, "tree.png", PICTURE_SUFFIXES)
-    est = _load_model(model_dir)
-    X, y, dataset = _load_data(data, split, root, limit)
+    out = picture_path(out, "tree.png", PICTURE_SUFFIXES)
+    est = load_model(model_dir)
+    X, y, dataset = load_data(data, split, root, limit)
     options: dict[str, Any] = {}
     names = getattr(dataset, "classes", None) if dataset is not None else None
     if names is not None and _accepts(est.plot, "class_names"):
@@ -460,7 +375,7 @@ def tree(
     try:
         est.plot(X, y, path=out, **options)
     except NotImplementedError as err:
-        _fail(f"{err}; `dendrogen sample` generates from it")
+        fail(f"{err}; `dendrogen sample` generates from it")
     typer.echo(f"picture written to {out}")
 
 
@@ -482,11 +397,11 @@ def report(
     if out.is_dir():
         out = out / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
-        _fail(f"cannot write {out}: the report is an HTML file; give a name ending in .html")
+        fail(f"cannot write {out}: the report is an HTML file; give a name ending in .html")
     if max_image_mb <= 0:
-        _fail(f"--max-image-mb must be positive, got {max_image_mb}")
-    est = _load_model(model_dir)
-    X, y, dataset = _load_data(data, split, root, limit)
+        fail(f"--max-image-mb must be positive, got {max_image_mb}")
+    est = load_model(model_dir)
+    X, y, dataset = load_data(data, split, root, limit)
     names = getattr(dataset, "classes", None) if dataset is not None else None
     path = est.report(
         X, y, path=out, class_names=None if names is None else list(names),
