@@ -194,6 +194,7 @@ def merge(args, argv: list[str] | None) -> dict:
     first = records[0]
     args.data, args.leaves = first["data"], first["leaves"]
     args.treevae_preset, args.limit = first["treevae_preset"], limit_of(first)
+    args.treevae_at_deepect_time = first["treevae_reference"] or None  # the direction, kept
     args.seeds = sorted({s for r in records for s in r["seeds"]})
     rows = [row for r in records for row in r["rows"]]
     extra = {"wall_s": None, "merged_from": [str(p) for p in args.merge],

@@ -214,6 +214,9 @@ def test_treevae_vs_deepect_scales_the_peers_epochs_to_treevaes_fit_time(tmp_pat
                           "--out", str(tmp_path / "merged")])  # fmt: skip
     assert merged["seeds"] == [0, 1] and len(merged["rows"]) == 6
     assert merged["summary"]["TreeVAE"]["dp"]["n"] == 2
+    again = module.main(["--merge", str(tmp_path / "vs_deepect_digits_treevae_matched.json"),
+                         "--out", str(tmp_path / "merged_other_way")])  # fmt: skip
+    assert again["treevae_reference"] and "TreeVAE, DeepECT's fit time" in again["summary"]
     with pytest.raises(SystemExit, match="differ"):  # a record of the other direction
         other_way = tmp_path / "vs_deepect_digits_treevae_matched.json"
         module.main(["--merge", str(seed1), str(other_way), "--out", str(tmp_path / "merged")])
