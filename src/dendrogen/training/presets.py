@@ -56,6 +56,9 @@ class Schedule:
       least ``min_steps_fraction`` of its budget.
     - ``growth_kl_max``: the cap on α in every phase but fine-tuning (the reference code's
       effective ≤ 0.15; 1 by default, as measured gentler caps did not help).
+    - ``subtree_epochs`` (steps unit): a subtree phase runs this many passes over the rows of the
+      split leaf, as the paper's epochs do, instead of ``subtree`` steps whatever their number
+      (at least ``min_steps_fraction`` of ``subtree``); None (default) keeps ``subtree`` steps.
 
     Speed: ``leaf_eps`` (ε, in [0, 1)) makes the full-tree phases decode a leaf only on the rows
     whose path probability exceeds it (``models/treevae/leaf_decoding.py``); the skipped path
@@ -82,6 +85,7 @@ class Schedule:
     max_epochs: float | None = None
     min_steps_fraction: float = 0.25
     growth_kl_max: float = 1.0
+    subtree_epochs: float | None = None
     split_init: str = "random"
     split_init_warmup: float = 0.25
     split_space: str = "router"
@@ -94,7 +98,7 @@ class Schedule:
             self,
             ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs"),
             ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap", "max_epochs",
-             "min_steps_fraction", "growth_kl_max", "split_init_warmup"),
+             "min_steps_fraction", "growth_kl_max", "split_init_warmup", "subtree_epochs"),
         )  # fmt: skip
         if self.split_space not in ("router", "encoder", "input"):
             raise ValueError(
@@ -130,8 +134,13 @@ class Schedule:
                 lr=self.lr, weight_decay=self.weight_decay, lr_drop_epochs=self.lr_drop_epochs,
             )  # fmt: skip
         kl_max = 1.0 if name == "finetune" else self.growth_kl_max
+        if name == "subtree" and self.subtree_epochs is not None:
+            steps = max(math.ceil(length * self.min_steps_fraction),
+                        math.ceil(self.subtree_epochs * steps_per_epoch))  # fmt: skip
+        else:
+            steps = self.steps_for(length, data_steps_per_epoch or steps_per_epoch)
         return Phase.from_steps(
-            name, self.steps_for(length, data_steps_per_epoch or steps_per_epoch), lr=self.lr,
+            name, steps, lr=self.lr,
             weight_decay=self.weight_decay, kl_start=min(self.kl_start, kl_max),
             kl_ramp=self.kl_ramp, lr_drop_at=self.lr_drop_at, kl_max=kl_max,
         )  # fmt: skip
