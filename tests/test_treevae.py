@@ -225,6 +225,18 @@ def test_schedules_of_the_presets():
     assert every_50.lr_factor(499) == 1 and every_50.lr_factor(500) == pytest.approx(0.1)
 
 
+def test_subtree_epochs_budget_a_subtree_by_the_rows_of_its_leaf():
+    """The paper's subtrees train for epochs of their own rows: a split of a large leaf gets more
+    steps than one of a small leaf; a floor keeps a tiny leaf's subtree from a handful of steps."""
+    schedule = make_schedule("fast", {"subtree_epochs": 10})
+    steps = [schedule.phase("subtree", 500, spe, 235).steps for spe in (117, 30, 2)]
+    assert steps == [1170, 300, 125]
+    assert schedule.phase("initial", 2000, steps_per_epoch=235).steps == 2000  # subtrees only
+    assert make_schedule("fast").phase("subtree", 500, steps_per_epoch=117).steps == 500
+    with pytest.raises(ValueError, match="subtree_epochs"):
+        make_schedule("fast", {"subtree_epochs": 0})
+
+
 # ------------------------------------------------------------------------------------ likelihood
 def _quadrature_log_px(model: TreeVAEModel, x: torch.Tensor) -> float:
     """log p(x) of a depth-1 tree with 1-D latents, by a 2-D grid over (z_0, z_leaf)."""
