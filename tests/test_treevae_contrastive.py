@@ -254,7 +254,8 @@ def test_colour_shapes_are_deterministic_nested_and_in_range():
 #: less than 0.10 on seed 2, so the test keeps this one.
 QUALITY = dict(max_leaves=4, max_depth=2, latent_dim=8, width=64, batch_size=32,
                learning_rate=2e-3, schedule=dict(initial=400, subtree=150, intermediate=0,
-                                                 finetune=150, max_epochs=None))  # fmt: skip
+                                                 finetune=150, max_epochs=None, leaf_eps=0.0,
+                                                 subtree_epochs=None))  # fmt: skip
 
 
 def _scores(seed: int, contrastive: bool) -> dict[str, float]:
