@@ -28,7 +28,7 @@ from dendrogen.metrics import evaluate
 SETTINGS: dict[str, Any] = dict(
     n_samples=512, n_fine=2, size=28, shift=4.0,
     max_leaves=4, max_depth=2, latent_dim=8, width=64, batch_size=32, learning_rate=2e-3,
-    initial=400, subtree=150, finetune=150,
+    initial=400, subtree=150, finetune=150, leaf_eps=0.0,
 )  # fmt: skip
 
 
@@ -44,7 +44,8 @@ def fit_and_score(seed: int, contrastive: bool, s: dict[str, Any]) -> dict[str, 
         width=s["width"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
         random_state=seed, contrastive=contrastive,
         schedule=dict(initial=s["initial"], subtree=s["subtree"], intermediate=0,
-                      finetune=s["finetune"], max_epochs=None, leaf_eps=0.0, subtree_epochs=None),
+                      finetune=s["finetune"], max_epochs=None, leaf_eps=s["leaf_eps"],
+                      subtree_epochs=None),
     ).fit(data.X)  # fmt: skip
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     pred = model.predict(data.X)

@@ -77,8 +77,7 @@ def load(data: str):
         X, y = make_nested_clusters(n=1200, seed=0)
         params = dict(
             max_leaves=8, max_depth=3, latent_dim=2, width=32, likelihood="gaussian",
-            batch_size=100, schedule=dict(initial=1200, subtree=400, intermediate=0, finetune=600,
-                                          leaf_eps=0.0, subtree_epochs=None),
+            batch_size=100, schedule=dict(initial=1200, subtree=400, intermediate=0, finetune=600),
         )  # fmt: skip
         return X, y, X, y, params
     if data in ("digits", "digits-all"):

@@ -21,11 +21,11 @@ from dendrogen.metrics import dendrogram_purity, leaf_purity
 
 SEEDS = (0, 1, 2)
 #: The test's configuration; the seed table in BENCHMARKS.md was measured with exactly this
-#: (fixed subtree steps and dense leaf decoding, as the `fast` preset had then).
+#: (the `fast` preset's sparse leaf decoding, ε = 1e-3, included).
 PARAMS = dict(
     max_leaves=8, max_depth=3, latent_dim=8, width=32, likelihood="gaussian", batch_size=100,
     schedule=dict(initial=1200, subtree=400, intermediate=0, finetune=600, split_init="gmm",
-                  split_space="input", leaf_eps=0.0, subtree_epochs=None),
+                  split_space="input"),
 )  # fmt: skip
 
 
@@ -51,10 +51,10 @@ def test_treevae_recovers_nested_clusters_better_than_ward():
     Z = linkage(X, "ward")
     ward = np.asarray([dendrogram_purity(Z, y, n_leaves=int(k)) for k in leaves])
     print(f"TreeVAE DP {dp} LP {lp} leaves {leaves}; Ward DP at those leaf counts {ward}")
-    # Ten seeds (BENCHMARKS.md): DP 0.946-0.998, every fit above Ward at its own leaf count (by
-    # 0.086-0.138), LP 0.918-0.998, 7 or 8 leaves. A median of three falls below these bounds
-    # only if two of the three seeds do, which none of the ten did. 0.92 is the target
-    # for the median DP over ten seeds.
+    # Ten seeds (BENCHMARKS.md, at ε = 1e-3): DP 0.948-0.992, every fit above Ward at its own
+    # leaf count (by 0.106-0.132), LP 0.925-0.991, 7 or 8 leaves (at ε = 0: DP 0.946-0.998, by
+    # 0.086-0.138). A median of three falls below these bounds only if two of the three seeds
+    # do, which none of the ten did. 0.92 is the target for the median DP over ten seeds.
     assert np.median(dp - ward) > 0.05, (dp, ward)
     assert np.median(dp) >= 0.92, dp
     assert np.median(lp) >= 0.9, lp
