@@ -44,8 +44,7 @@ def fit_and_score(seed: int, contrastive: bool, s: dict[str, Any]) -> dict[str, 
         width=s["width"], batch_size=s["batch_size"], learning_rate=s["learning_rate"],
         random_state=seed, contrastive=contrastive,
         schedule=dict(initial=s["initial"], subtree=s["subtree"], intermediate=0,
-                      finetune=s["finetune"], max_epochs=None, leaf_eps=s["leaf_eps"],
-                      subtree_epochs=None),
+                      finetune=s["finetune"], max_epochs=None, leaf_eps=s["leaf_eps"]),
     ).fit(data.X)  # fmt: skip
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     pred = model.predict(data.X)

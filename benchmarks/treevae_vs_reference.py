@@ -163,15 +163,18 @@ def main() -> None:
     data, source = batches(args.steps * args.rounds + 2)
     cpu = torch.device("cpu")
     ratio = None
-    trained = trained_tree(args.train_steps) if args.train_steps and not args.fitted else None
+    # dendrogen's 10-leaf starting tree, built once: saved weights, trained here, or fresh
+    if args.fitted:
+        ten, weights = fitted_tree(args.fitted), " (fitted weights)"
+    elif args.train_steps:
+        ten, weights = trained_tree(args.train_steps), f" (trained {args.train_steps} steps first)"
+    else:
+        ten, weights = None, ""
     for n in args.leaves:
         contestants = {"reference": (reference_tree(classes, n), reference_step)}
         for eps in args.eps:
             for precision in args.precision:
-                if n == 10 and trained is not None:
-                    model = copy.deepcopy(trained)
-                else:
-                    model = fitted_tree(args.fitted) if args.fitted and n == 10 else our_tree(n)
+                model = copy.deepcopy(ten) if n == 10 and ten is not None else our_tree(n)
                 tag = "" if precision == "fp32" else f" {precision}"
                 contestants[f"dendrogen eps={eps:g}{tag}"] = (model, our_step(eps, precision))
         opts = {}
@@ -193,9 +196,7 @@ def main() -> None:
                     step(model, opts[name], x)
                 rates[name].append(len(xs) * 256 / (time.perf_counter() - start))
         ref = statistics.median(rates["reference"])
-        fitted = " (fitted weights)" if args.fitted and n == 10 else ""
-        if trained is not None and n == 10:
-            fitted = f" (trained {args.train_steps} steps first)"
+        fitted = weights if n == 10 else ""
         print(f"{n}-leaf tree{fitted}, {source}, {args.threads} threads, {args.rounds} rounds "
               f"of {args.steps} steps, median [min-max] samples/s:", flush=True)  # fmt: skip
         for name, values in rates.items():
