@@ -221,6 +221,9 @@ def test_schedules_of_the_presets():
     assert make_schedule("fast", {"initial": 7}).initial == 7
     with pytest.raises(ValueError, match="unknown schedule"):
         make_schedule("fast", {"epochs": 3})
+    # a model variant's defaults replace the preset's, and the user's settings replace both
+    variant = make_schedule("fast", {"initial": 7}, variant_defaults={"leaf_eps": 0, "initial": 9})
+    assert (variant.leaf_eps, variant.initial, make_schedule("fast").leaf_eps) == (0, 7, 1e-3)
     every_50 = make_schedule("paper", {"lr_drop_epochs": 50}).phase("initial", 150, 10)
     assert every_50.lr_factor(499) == 1 and every_50.lr_factor(500) == pytest.approx(0.1)
 

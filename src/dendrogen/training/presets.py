@@ -316,9 +316,12 @@ def make_schedule(
     *,
     presets: dict[str, dict[str, Any]] | None = None,
     schedule_class: type = Schedule,
+    variant_defaults: dict[str, Any] | None = None,
 ) -> Any:
     """The schedule of a preset with ``overrides`` (e.g. ``{"initial": 500}``) applied.
 
+    ``variant_defaults`` sit between the two: settings a model variant changes in every preset
+    (the contrastive TreeVAE's dense decoding), which the user's ``overrides`` still replace.
     Raises ValueError for an unknown preset, an unknown setting or an invalid value.
     """
     presets = TREEVAE_PRESETS if presets is None else presets
@@ -326,7 +329,9 @@ def make_schedule(
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(presets)}")
     if overrides is not None and not isinstance(overrides, dict):
         raise TypeError(f"schedule must be a dict of settings, got {type(overrides).__name__}")
-    params = dict(presets[preset]["schedule"]) | dict(overrides or {})
+    params = (
+        dict(presets[preset]["schedule"]) | dict(variant_defaults or {}) | dict(overrides or {})
+    )
     names = {f.name for f in fields(schedule_class)}
     unknown = set(params) - names
     if unknown:
@@ -354,11 +359,13 @@ def resolve_settings(
     learning_rate: float | None,
     batch_size: int | None,
     schedule_class: type = SinglePhaseSchedule,
+    variant_defaults: dict[str, Any] | None = None,
 ) -> Settings:
     """Combine a preset with the estimator's ``schedule``, ``learning_rate`` and ``batch_size``
-    (None keeps the preset's value)."""
+    (None keeps the preset's value); ``variant_defaults`` as in :func:`make_schedule`."""
     base = presets[preset] if preset in presets else {}
-    sched = make_schedule(preset, schedule, presets=presets, schedule_class=schedule_class)
+    sched = make_schedule(preset, schedule, presets=presets, schedule_class=schedule_class,
+                          variant_defaults=variant_defaults)  # fmt: skip
     lr = float(base["learning_rate"] if learning_rate is None else learning_rate)
     if not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
