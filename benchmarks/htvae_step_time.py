@@ -5,7 +5,9 @@ paper's Fashion-MNIST split (59,400 images, 37,120 steps) would take at that spe
     .venv/bin/python benchmarks/htvae_step_time.py --threads 1 --precision fp32 bf16 --rounds 5
 
 With several ``--precision`` values, rounds of each are interleaved (so machine noise hits them
-alike) and the last line gives the ratio of their median step times.
+alike) and the last line gives the ratio of their median step times. ``--profile N`` then
+profiles N more steps of each model (``torch.profiler``) and prints the operators that take the
+most time, by input shape, as shares of the step, with the step's FLOP count.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import statistics
 import time
 
 import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from dendrogen.models.htvae import HTVAEConfig, HTVAEModel
 from dendrogen.models.somvae import SOMVAEConfig, SOMVAEModel
@@ -33,6 +37,21 @@ def step(run: tuple, precision: str, x: torch.Tensor) -> None:
     opt.step()
 
 
+def print_profile(run: tuple, precision: str, x: torch.Tensor, steps: int) -> None:
+    """The step's FLOPs, then its 15 costliest operators by input shape over ``steps`` steps."""
+    with FlopCounterMode(display=False) as flops:
+        step(run, precision, x)
+    print(f"{flops.get_total_flops() / 1e9:.2f} GFLOP a step, forward and backward")
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step(run, precision, x)
+    ops = prof.key_averages(group_by_input_shape=True)
+    total = sum(op.self_cpu_time_total for op in ops)
+    for op in sorted(ops, key=lambda op: -op.self_cpu_time_total)[:15]:
+        shapes = [s for s in op.input_shapes if s][:3]
+        print(f"  {100 * op.self_cpu_time_total / total:5.1f}%  {op.key:32s} {shapes}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -42,6 +61,13 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"])
     parser.add_argument("--models", nargs="+", choices=("HTVAE", "SOM-VAE"),
                         default=["HTVAE", "SOM-VAE"])  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then profile N steps and print the costliest operators",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -76,6 +102,10 @@ def main() -> None:
             for precision in args.precision[1:]:
                 ratio = base / statistics.median(runs[precision][2])
                 print(f"{name}: {precision} step is {ratio:.2f}x as fast as {args.precision[0]}")
+        if args.profile:
+            for precision in args.precision:
+                print(f"{name}, {precision}:")
+                print_profile(runs[precision], precision, x, args.profile)
 
 
 if __name__ == "__main__":
