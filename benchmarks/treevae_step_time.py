@@ -14,6 +14,9 @@ intermediate phases × 80 epochs (trees of about 4 and 7 leaves) and 200 fine-tu
 ``--compile`` times the 10-leaf step eagerly and under ``torch.compile`` (inductor) in
 interleaved rounds and prints the ratio; the first compiled step (the compilation) is timed apart.
 
+``--optimizers`` times the 10- and 20-leaf steps with the Trainer's flat Adam and with
+per-tensor fused Adam (training/optimizer.py) in interleaved rounds.
+
 ``--eps`` times each full tree once per sparse-decoding threshold ε in interleaved rounds and
 prints the ratio to the first; a freshly built tree routes its rows almost uniformly, so this
 shows the cost of the sparse path where it skips little (a fitted tree: treevae_vs_reference.py
@@ -30,7 +33,7 @@ import torch
 
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TreeVAEModel
-from dendrogen.training.trainer import make_adam
+from dendrogen.training.optimizer import make_adam, make_optimizer
 
 N_TRAIN = 60_000
 
@@ -43,9 +46,11 @@ def grown(n_leaves: int) -> TreeVAEModel:
     return model
 
 
-def samples_per_second(model: TreeVAEModel, loss, params, steps: int) -> float:
+def samples_per_second(
+    model: TreeVAEModel, loss, params, steps: int, build=make_optimizer
+) -> float:
     x = torch.rand(256, 1, 28, 28)
-    opt = make_adam(list(params), lr=1e-5, weight_decay=1e-5, device=torch.device("cpu"))
+    opt = build(list(params), 1e-5, 1e-5, torch.device("cpu"))
     model.train()
     for i in range(3 + steps):
         if i == 3:
@@ -75,6 +80,24 @@ def compare_eps(values: list[float], steps: int, rounds: int) -> None:
         ), flush=True)  # fmt: skip
 
 
+def compare_optimizers(steps: int, rounds: int) -> None:
+    """The full tree's step with the Trainer's flat Adam and with per-tensor fused Adam
+    (training/optimizer.py), rounds interleaved, for 10 and 20 leaves."""
+    for leaves in (10, 20):
+        models = {"flat": grown(leaves), "per-tensor": grown(leaves)}
+        builds = {"flat": make_optimizer, "per-tensor": make_adam}
+        rates: dict[str, list[float]] = {name: [] for name in models}
+        for _ in range(rounds):
+            for name, model in models.items():
+                rates[name].append(samples_per_second(
+                    model, lambda x, m=model: m.loss(x, 1.0)["loss"], model.parameters(), steps,
+                    builds[name],
+                ))  # fmt: skip
+        flat, per_tensor = (statistics.median(rates[k]) for k in ("flat", "per-tensor"))
+        print(f"full {leaves}-leaf tree: flat Adam {flat:,.0f} samples/s, per-tensor Adam "
+              f"{per_tensor:,.0f} ({flat / per_tensor:.2f}x)", flush=True)  # fmt: skip
+
+
 def compare_compiled(steps: int, rounds: int, leaves: int = 10) -> None:
     """The full tree's step eager and under ``torch.compile``, rounds interleaved."""
     model = grown(leaves)
@@ -99,11 +122,16 @@ def main() -> None:
     parser.add_argument("--eps", type=float, nargs="+", default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="eager against torch.compile")
+    parser.add_argument("--optimizers", action="store_true",
+                        help="the Trainer's flat Adam against per-tensor Adam")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.compile:
         compare_compiled(args.steps, args.rounds)
+        return
+    if args.optimizers:
+        compare_optimizers(args.steps, args.rounds)
         return
     if args.eps:
         compare_eps(args.eps, args.steps, args.rounds)

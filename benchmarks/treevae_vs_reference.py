@@ -32,8 +32,8 @@ import torch
 
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TreeVAEModel
+from dendrogen.training.optimizer import make_adam, make_optimizer
 from dendrogen.training.schedules import autocast
-from dendrogen.training.trainer import make_adam
 
 REFERENCE_CONFIG = dict(
     inp_shape=784, latent_dim=[8] * 6, mlp_layers=[128] * 6, activation="sigmoid",
@@ -92,7 +92,7 @@ def trained_tree(steps: int) -> TreeVAEModel:
     a tree that routes confidently, as a fitted one does, without a saved fit of that shape."""
     torch.manual_seed(0)
     model = our_tree(10)
-    opt = make_adam(
+    opt = make_optimizer(
         list(model.parameters()), lr=1e-3, weight_decay=1e-5, device=torch.device("cpu")
     )
     step = our_step(1e-3)
@@ -100,6 +100,10 @@ def trained_tree(steps: int) -> TreeVAEModel:
     model.train()
     for i in range(steps):
         step(model, opt, data[i % len(data)])
+    with torch.no_grad():  # each parameter in its own storage again, as in a loaded model
+        for p in model.parameters():
+            p.data = p.data.clone()
+            p.grad = None
     return model
 
 
@@ -156,6 +160,9 @@ def main() -> None:
     parser.add_argument("--leaves", type=int, nargs="+", default=[2, 10])
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
                         help="dendrogen: one contestant per ε and precision")  # fmt: skip
+    parser.add_argument("--optimizer", nargs="+", choices=("flat", "per-tensor"),
+                        default=["flat"], help="dendrogen's Adam: the Trainer's (one flat "
+                        "buffer, training/optimizer.py) or per-tensor fused Adam")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -172,19 +179,24 @@ def main() -> None:
         ten, weights = None, ""
     for n in args.leaves:
         contestants = {"reference": (reference_tree(classes, n), reference_step)}
+        kinds = {}
         for eps in args.eps:
             for precision in args.precision:
-                model = copy.deepcopy(ten) if n == 10 and ten is not None else our_tree(n)
-                tag = "" if precision == "fp32" else f" {precision}"
-                contestants[f"dendrogen eps={eps:g}{tag}"] = (model, our_step(eps, precision))
+                for kind in args.optimizer:
+                    model = copy.deepcopy(ten) if n == 10 and ten is not None else our_tree(n)
+                    tag = "" if precision == "fp32" else f" {precision}"
+                    tag += "" if kind == "flat" else " per-tensor Adam"
+                    name = f"dendrogen eps={eps:g}{tag}"
+                    contestants[name] = (model, our_step(eps, precision))
+                    kinds[name] = kind
         opts = {}
         for name, (model, step) in contestants.items():
             model.train()
             if name == "reference":
                 opts[name] = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
             else:
-                params = list(model.parameters())
-                opts[name] = make_adam(params, lr=1e-3, weight_decay=1e-5, device=cpu)
+                build = make_optimizer if kinds[name] == "flat" else make_adam
+                opts[name] = build(list(model.parameters()), 1e-3, 1e-5, cpu)
             for x in data[:2]:  # warm-up
                 step(model, opts[name], x)
         rates: dict[str, list[float]] = {name: [] for name in contestants}
@@ -202,7 +214,7 @@ def main() -> None:
         for name, values in rates.items():
             median = statistics.median(values)
             ratios = [v / o for v, o in zip(values, rates["reference"], strict=True)]
-            print(f"  {name:>25}: {median:7,.0f} [{min(values):,.0f}-{max(values):,.0f}]  "
+            print(f"  {name:>41}: {median:7,.0f} [{min(values):,.0f}-{max(values):,.0f}]  "
                   f"ratio {median / ref:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f})",
                   flush=True)  # fmt: skip
             ratio = median / ref

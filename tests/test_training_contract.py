@@ -29,8 +29,8 @@ from dendrogen import (
 from dendrogen.estimators import ESTIMATORS
 from dendrogen.estimators.base import DeepEstimator
 from dendrogen.training import Checkpoint, data_fingerprint
+from dendrogen.training.optimizer import make_adam
 from dendrogen.training.trainer import (
-    make_adam,
     optimizer_state_by_name,
     optimizer_state_by_position,
     parameter_names,

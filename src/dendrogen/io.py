@@ -115,7 +115,11 @@ def save_state(
     def fill(tmp: Path) -> None:
         if tree is not None:
             write_json(tmp / TREE, tree.to_dict())
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp / WEIGHTS)
+        # Copies: a model in training holds its parameters as views of one optimizer buffer
+        # (training/optimizer.py), and safetensors refuses tensors that share memory.
+        weights = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                   for k, v in tensors.items()}  # fmt: skip
+        save_file(weights, tmp / WEIGHTS)
         if metrics is not None:
             write_json(tmp / METRICS, metrics)
         if extra is not None:

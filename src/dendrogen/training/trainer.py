@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from dendrogen.training.distributed import World, batchnorm_buffers
+from dendrogen.training.optimizer import make_optimizer
 from dendrogen.training.schedules import Phase, autocast, check_precision
 
 logger = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class Trainer:
         if n == 0:
             raise ValueError(f"phase {phase.name!r} has no data to train on")
         data = self._on_device(data)
-        optimizer = make_adam(params, phase.lr, phase.weight_decay, self.device)
+        optimizer = make_optimizer(params, phase.lr, phase.weight_decay, self.device)
         state = resume or PhaseState(phase=phase.name)
         generator = torch.Generator().manual_seed(self.seed + phase_index * 7919)
         if resume is not None:
@@ -356,14 +357,3 @@ def optimizer_state_by_position(state: dict[str, Any], names: list[str]) -> dict
             for g in state["param_groups"]
         ],
     }
-
-
-def make_adam(
-    params: list[nn.Parameter], lr: float, weight_decay: float, device: torch.device
-) -> torch.optim.Adam:
-    """Adam with coupled L2 (the papers' optimizer), using the fused kernel where available:
-    the default per-tensor loop costs thousands of small ops per step on a tree of modules."""
-    try:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError):  # fused needs a device/dtype this torch does not support
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
