@@ -14,8 +14,9 @@ intermediate phases × 80 epochs (trees of about 4 and 7 leaves) and 200 fine-tu
 ``--compile`` times the 10-leaf step eagerly and under ``torch.compile`` (inductor) in
 interleaved rounds and prints the ratio; the first compiled step (the compilation) is timed apart.
 
-``--optimizers`` times the 10- and 20-leaf steps with the Trainer's flat Adam and with
-per-tensor fused Adam (training/optimizer.py) in interleaved rounds.
+``--optimizers`` times a step with the Trainer's flat Adam and with per-tensor fused Adam
+(training/optimizer.py) in interleaved rounds: fresh 10- and 20-leaf trees, or with ``--fitted``
+saved Fashion-MNIST TreeVAEs on real batches at ``--eps`` (default 1e-3, sparse decoding).
 
 ``--eps`` times each full tree once per sparse-decoding threshold ε in interleaved rounds and
 prints the ratio to the first; a freshly built tree routes its rows almost uniformly, so this
@@ -47,9 +48,9 @@ def grown(n_leaves: int) -> TreeVAEModel:
 
 
 def samples_per_second(
-    model: TreeVAEModel, loss, params, steps: int, build=make_optimizer
+    model: TreeVAEModel, loss, params, steps: int, build=make_optimizer, x=None
 ) -> float:
-    x = torch.rand(256, 1, 28, 28)
+    x = torch.rand(256, 1, 28, 28) if x is None else x
     opt = build(list(params), 1e-5, 1e-5, torch.device("cpu"))
     model.train()
     for i in range(3 + steps):
@@ -80,22 +81,37 @@ def compare_eps(values: list[float], steps: int, rounds: int) -> None:
         ), flush=True)  # fmt: skip
 
 
-def compare_optimizers(steps: int, rounds: int) -> None:
+def compare_optimizers(steps: int, rounds: int, fitted: list[str], eps: float) -> None:
     """The full tree's step with the Trainer's flat Adam and with per-tensor fused Adam
-    (training/optimizer.py), rounds interleaved, for 10 and 20 leaves."""
-    for leaves in (10, 20):
-        models = {"flat": grown(leaves), "per-tensor": grown(leaves)}
-        builds = {"flat": make_optimizer, "per-tensor": make_adam}
+    (training/optimizer.py), rounds interleaved: fresh 10- and 20-leaf trees at ε = 0, or each
+    ``fitted`` TreeVAE (a saved model folder) at ``eps`` on Fashion-MNIST batches, where sparse
+    decoding makes the step short and the optimizer's share of it larger."""
+    if fitted:
+        from dendrogen import load, load_dataset
+
+        X, _ = load_dataset("fashion-mnist", split="train")
+        x = torch.from_numpy(X[:256].copy())
+        trees = {path: (lambda p=path: load(p).module_) for path in fitted}
+    else:
+        x, eps = None, 0.0
+        trees = {f"fresh {n}-leaf tree": (lambda n=n: grown(n)) for n in (10, 20)}
+    builds = {"flat": make_optimizer, "per-tensor": make_adam}
+    for label, build_tree in trees.items():
+        models = {name: build_tree() for name in builds}
         rates: dict[str, list[float]] = {name: [] for name in models}
         for _ in range(rounds):
             for name, model in models.items():
                 rates[name].append(samples_per_second(
-                    model, lambda x, m=model: m.loss(x, 1.0)["loss"], model.parameters(), steps,
-                    builds[name],
+                    model, lambda b, m=model: m.loss(b, 1.0, eps=eps)["loss"],
+                    model.parameters(), steps, builds[name], x,
                 ))  # fmt: skip
         flat, per_tensor = (statistics.median(rates[k]) for k in ("flat", "per-tensor"))
-        print(f"full {leaves}-leaf tree: flat Adam {flat:,.0f} samples/s, per-tensor Adam "
-              f"{per_tensor:,.0f} ({flat / per_tensor:.2f}x)", flush=True)  # fmt: skip
+        leaves = len(models["flat"].tree.leaves)
+        print(
+            f"{label} ({leaves} leaves, eps={eps:g}): flat Adam {flat:,.0f} samples/s, "
+            f"per-tensor Adam {per_tensor:,.0f} ({flat / per_tensor:.2f}x)",
+            flush=True,
+        )
 
 
 def compare_compiled(steps: int, rounds: int, leaves: int = 10) -> None:
@@ -124,6 +140,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="eager against torch.compile")
     parser.add_argument("--optimizers", action="store_true",
                         help="the Trainer's flat Adam against per-tensor Adam")  # fmt: skip
+    parser.add_argument("--fitted", nargs="*", default=[],
+                        help="with --optimizers: saved TreeVAE folders to time")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -131,7 +149,7 @@ def main() -> None:
         compare_compiled(args.steps, args.rounds)
         return
     if args.optimizers:
-        compare_optimizers(args.steps, args.rounds)
+        compare_optimizers(args.steps, args.rounds, args.fitted, (args.eps or [1e-3])[0])
         return
     if args.eps:
         compare_eps(args.eps, args.steps, args.rounds)
