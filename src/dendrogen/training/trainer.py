@@ -175,6 +175,11 @@ class Trainer:
         """
         params = [p for p in params if p.requires_grad]
         names = parameter_names(model, params)
+        # By name: the optimizer lays the parameters out in one buffer in this order, and a
+        # fit resumed from a checkpoint (whose rebuilt model may list them in another order)
+        # must lay them out alike to round alike.
+        order = sorted(range(len(params)), key=names.__getitem__)
+        params, names = [params[i] for i in order], [names[i] for i in order]
         n = data.shape[0]
         if n == 0:
             raise ValueError(f"phase {phase.name!r} has no data to train on")
