@@ -69,8 +69,10 @@ class FlatAdam:
     then; a parameter without one (not used by the loss) keeps its own per-tensor Adam, which
     skips it as ``torch.optim.Adam`` would. A parameter that has a gradient in the first step
     is assumed to get one in every step (as the Trainer's models do); were it to miss one, it
-    would be updated with a zero gradient. The parameters stay views of the buffers after the
-    phase: saving copies them (``dendrogen.io``), and the next phase's optimizer re-seats them.
+    would be updated with a zero gradient. Between steps nothing else may replace a parameter's
+    ``.grad``: autograd's in-place accumulation into it is what fills the buffer. The parameters
+    stay views of the buffers after the phase: saving copies them (``dendrogen.io``), and the
+    next phase's optimizer re-seats them.
     """
 
     def __init__(self, params: list[nn.Parameter], lr: float, weight_decay: float) -> None:
@@ -90,7 +92,8 @@ class FlatAdam:
 
     # ------------------------------------------------------------------ steps
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Zero the flat gradient (one fill); before the first step, drop every gradient."""
+        """Zero the flat gradient (one fill); before the first step, drop every gradient.
+        ``set_to_none`` is accepted for ``torch.optim``'s signature; the buffer is always kept."""
         if self._grad is None:
             for p in self.params:
                 p.grad = None
@@ -101,6 +104,7 @@ class FlatAdam:
 
     @torch.no_grad()
     def step(self) -> None:
+        """One Adam step at ``param_groups[0]["lr"]``; the first lays out the buffers."""
         if self._adam is None:
             self._lay_out()
         assert self._adam is not None
