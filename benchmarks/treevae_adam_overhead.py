@@ -1,5 +1,6 @@
 """What Adam's per-tensor walk costs on a 10-leaf TreeVAE: one optimizer step over the tree's
-parameter tensors against one step over a single flat tensor of the same size.
+parameter tensors against one step over a single flat tensor of the same size (the measurement
+behind training/optimizer.py's FlatAdam, which now does the latter for the Trainer).
 
     .venv/bin/python benchmarks/treevae_adam_overhead.py --threads 1 --rounds 5 --steps 50
 
@@ -32,7 +33,7 @@ def main() -> None:
     flat = torch.nn.Parameter(torch.zeros(size))
     flat.grad = torch.randn(size)
     optimizers = {
-        "fused, per tensor (dendrogen's)": torch.optim.Adam(
+        "fused, per tensor (make_adam)": torch.optim.Adam(
             params, 1e-3, weight_decay=1e-5, fused=True
         ),
         "foreach, per tensor": torch.optim.Adam(params, 1e-3, weight_decay=1e-5, foreach=True),

@@ -29,8 +29,9 @@ def make_adam(
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
 
 
-#: Each parameter starts a multiple of 16 elements (64 bytes of float32) into the buffer, as a
-#: tensor of its own would: some CPU kernels round differently at other alignments.
+#: Each parameter starts a multiple of 16 elements (64 bytes of float32) into the buffer, the
+#: alignment a tensor of its own gets from the allocator, so the kernels that read it and the
+#: vectorised Adam step meet it at the same alignment as before.
 ALIGN = 16
 
 
