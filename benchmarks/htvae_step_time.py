@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -37,14 +38,15 @@ def step(run: tuple, precision: str, x: torch.Tensor) -> None:
     opt.step()
 
 
-def print_profile(run: tuple, precision: str, x: torch.Tensor, steps: int) -> None:
-    """The step's FLOPs, then its 15 costliest operators by input shape over ``steps`` steps."""
+def print_profile(one_step: Callable[[], None], steps: int) -> None:
+    """A training step's FLOPs, then its 15 costliest operators by input shape over ``steps``
+    calls of ``one_step`` (also used by treevae_step_time.py)."""
     with FlopCounterMode(display=False) as flops:
-        step(run, precision, x)
+        one_step()
     print(f"{flops.get_total_flops() / 1e9:.2f} GFLOP a step, forward and backward")
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(steps):
-            step(run, precision, x)
+            one_step()
     ops = prof.key_averages(group_by_input_shape=True)
     total = sum(op.self_cpu_time_total for op in ops)
     for op in sorted(ops, key=lambda op: -op.self_cpu_time_total)[:15]:
@@ -105,7 +107,7 @@ def main() -> None:
         if args.profile:
             for precision in args.precision:
                 print(f"{name}, {precision}:")
-                print_profile(runs[precision], precision, x, args.profile)
+                print_profile(lambda r=runs[precision], p=precision: step(r, p, x), args.profile)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ interleaved rounds and prints the ratio; the first compiled step (the compilatio
 
 ``--optimizers`` times a step with the Trainer's flat Adam and with per-tensor fused Adam
 (training/optimizer.py) in interleaved rounds: fresh 10- and 20-leaf trees, or with ``--fitted``
-saved Fashion-MNIST TreeVAEs on real batches at ``--eps`` (default 1e-3, sparse decoding).
+saved Fashion-MNIST TreeVAEs on real batches at ``--eps`` (default 1e-3, sparse decoding); then
+the time of each part of a step, and with ``--profile N`` the flat step's costliest operators.
 
 ``--eps`` times each full tree once per sparse-decoding threshold ε in interleaved rounds and
 prints the ratio to the first; a freshly built tree routes its rows almost uniformly, so this
@@ -31,6 +32,7 @@ import statistics
 import time
 
 import torch
+from htvae_step_time import print_profile
 
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TreeVAEModel
@@ -81,11 +83,29 @@ def compare_eps(values: list[float], steps: int, rounds: int) -> None:
         ), flush=True)  # fmt: skip
 
 
-def compare_optimizers(steps: int, rounds: int, fitted: list[str], eps: float) -> None:
+def step_parts(model: TreeVAEModel, loss, opt, x: torch.Tensor, steps: int) -> list[float]:
+    """Median milliseconds of a step's forward pass, zeroing + backward, and optimizer step."""
+    parts = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        value = loss(x)
+        t1 = time.perf_counter()
+        opt.zero_grad()
+        value.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        parts.append((t1 - t0, t2 - t1, time.perf_counter() - t2))
+    return [1000 * statistics.median(column) for column in zip(*parts, strict=True)]
+
+
+def compare_optimizers(
+    steps: int, rounds: int, fitted: list[str], eps: float, profile_steps: int = 0
+) -> None:
     """The full tree's step with the Trainer's flat Adam and with per-tensor fused Adam
     (training/optimizer.py), rounds interleaved: fresh 10- and 20-leaf trees at ε = 0, or each
     ``fitted`` TreeVAE (a saved model folder) at ``eps`` on Fashion-MNIST batches, where sparse
-    decoding makes the step short and the optimizer's share of it larger."""
+    decoding makes the step short and the optimizer's share of it larger. Then the step's parts
+    with each optimizer, and with ``profile_steps`` the flat step's costliest operators."""
     if fitted:
         from dendrogen import load, load_dataset
 
@@ -93,17 +113,19 @@ def compare_optimizers(steps: int, rounds: int, fitted: list[str], eps: float) -
         x = torch.from_numpy(X[:256].copy())
         trees = {path: (lambda p=path: load(p).module_) for path in fitted}
     else:
-        x, eps = None, 0.0
+        x, eps = torch.rand(256, 1, 28, 28), 0.0
         trees = {f"fresh {n}-leaf tree": (lambda n=n: grown(n)) for n in (10, 20)}
     builds = {"flat": make_optimizer, "per-tensor": make_adam}
     for label, build_tree in trees.items():
         models = {name: build_tree() for name in builds}
+        losses = {
+            name: (lambda b, m=m: m.loss(b, 1.0, eps=eps)["loss"]) for name, m in models.items()
+        }
         rates: dict[str, list[float]] = {name: [] for name in models}
         for _ in range(rounds):
             for name, model in models.items():
                 rates[name].append(samples_per_second(
-                    model, lambda b, m=model: m.loss(b, 1.0, eps=eps)["loss"],
-                    model.parameters(), steps, builds[name], x,
+                    model, losses[name], model.parameters(), steps, builds[name], x,
                 ))  # fmt: skip
         flat, per_tensor = (statistics.median(rates[k]) for k in ("flat", "per-tensor"))
         leaves = len(models["flat"].tree.leaves)
@@ -112,6 +134,24 @@ def compare_optimizers(steps: int, rounds: int, fitted: list[str], eps: float) -
             f"per-tensor Adam {per_tensor:,.0f} ({flat / per_tensor:.2f}x)",
             flush=True,
         )
+        opts = {}
+        for name, model in models.items():
+            opts[name] = builds[name](list(model.parameters()), 1e-5, 1e-5, torch.device("cpu"))
+            step_parts(model, losses[name], opts[name], x, 3)  # warm-up
+        for name, model in models.items():
+            forward, backward, adam = step_parts(model, losses[name], opts[name], x, 3 * steps)
+            print(f"  {name} Adam, ms a step: forward {forward:.1f}, zeroing and backward "
+                  f"{backward:.1f}, optimizer {adam:.1f}", flush=True)  # fmt: skip
+        if profile_steps:
+            model, opt = models["flat"], opts["flat"]
+
+            def one_step(model=model, opt=opt, loss=losses["flat"]) -> None:
+                value = loss(x)
+                opt.zero_grad()
+                value.backward()
+                opt.step()
+
+            print_profile(one_step, profile_steps)
 
 
 def compare_compiled(steps: int, rounds: int, leaves: int = 10) -> None:
@@ -142,6 +182,8 @@ def main() -> None:
                         help="the Trainer's flat Adam against per-tensor Adam")  # fmt: skip
     parser.add_argument("--fitted", nargs="*", default=[],
                         help="with --optimizers: saved TreeVAE folders to time")  # fmt: skip
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="with --optimizers: profile N flat-Adam steps")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -149,7 +191,9 @@ def main() -> None:
         compare_compiled(args.steps, args.rounds)
         return
     if args.optimizers:
-        compare_optimizers(args.steps, args.rounds, args.fitted, (args.eps or [1e-3])[0])
+        compare_optimizers(
+            args.steps, args.rounds, args.fitted, (args.eps or [1e-3])[0], args.profile
+        )
         return
     if args.eps:
         compare_eps(args.eps, args.steps, args.rounds)
