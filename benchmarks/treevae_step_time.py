@@ -22,10 +22,6 @@ the time of each part of a step, and with ``--profile N`` the flat step's costli
 (``leaf_decoding.plan_groups``, session 10) against all leaves padded to the busiest leaf's rows
 in one group (before).
 
-``--decode-cost 1,28,28 1,8,8`` times the grouped leaf decoding (forward and backward) of n
-leaves on m rows each and fits its fixed cost per call, in rows: the source of
-``leaf_decoding.GROUP_OVERHEAD_ROWS``.
-
 ``--eps`` times each full tree once per sparse-decoding threshold ε in interleaved rounds and
 prints the ratio to the first; a freshly built tree routes its rows almost uniformly, so this
 shows the cost of the sparse path where it skips little (a fitted tree: treevae_vs_reference.py
@@ -43,7 +39,6 @@ import torch
 from htvae_step_time import print_profile
 from treevae_vs_reference import one_decoding_group
 
-from dendrogen.models.treevae import leaf_decoding
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training.optimizer import make_adam, make_optimizer
@@ -177,41 +172,6 @@ def compare_variants(
             print_profile(one_step, profile_steps)
 
 
-def decode_cost(input_shape: tuple[int, ...], rounds: int, steps: int) -> None:
-    """Forward + backward of the grouped leaf decoding with its likelihood, n leaves on m rows
-    each (n in 1-20, m in 16-128), and the least-squares fit t = a + b·n + c·n·m: ``a`` / ``c``
-    is the fixed cost of a grouped call in rows, ``leaf_decoding.GROUP_OVERHEAD_ROWS``."""
-    model = TreeVAEModel(TreeVAEConfig(input_shape=input_shape))
-    while len(model.tree.leaves) < 20:
-        model.split_leaf(min(model.tree.leaves, key=lambda n: (model.tree.depth(n), n)))
-    model.train()
-    x = torch.rand(128, *input_shape)
-
-    def run(n: int, m: int) -> None:
-        z = torch.randn(m, n, model.config.latent_dim, requires_grad=True)
-        out = leaf_decoding.decode_leaves(model, z, model.tree.leaves[:n])
-        target = x[:m].unsqueeze(1).expand(m, n, *input_shape).flatten(0, 1)
-        model.likelihood.log_prob(out.flatten(0, 1), target).sum().backward()
-
-    shapes = [(n, m) for n in (1, 2, 5, 10, 20) for m in (16, 32, 64, 128)]
-    times: dict[tuple[int, int], list[float]] = {shape: [] for shape in shapes}
-    for _ in range(rounds):
-        for n, m in shapes:
-            run(n, m)
-            start = time.perf_counter()
-            for _ in range(steps):
-                run(n, m)
-            times[n, m].append(1000 * (time.perf_counter() - start) / steps)
-    ms = torch.tensor([statistics.median(times[shape]) for shape in shapes], dtype=torch.float64)
-    design = torch.tensor([[1.0, n, n * m] for n, m in shapes], dtype=torch.float64)
-    a, b, c = torch.linalg.lstsq(design, ms.unsqueeze(1)).solution.squeeze(1).tolist()
-    for (n, m), t in zip(shapes, ms.tolist(), strict=True):
-        print(f"  {n:2d} leaves x {m:3d} rows: {t:6.2f} ms (fit {a + b * n + c * n * m:6.2f})")
-    print(f"{'x'.join(map(str, input_shape))} decoders, {torch.get_num_threads()} threads: "
-          f"{a:.2f} ms a call + {b:.3f} ms a leaf + {c * 1000:.1f} us a row; a call costs "
-          f"{a / c:.0f} rows", flush=True)  # fmt: skip
-
-
 def compare_compiled(steps: int, rounds: int, leaves: int = 10) -> None:
     """The full tree's step eager and under ``torch.compile``, rounds interleaved."""
     model = grown(leaves)
@@ -240,8 +200,6 @@ def main() -> None:
                         help="the Trainer's flat Adam against per-tensor Adam")  # fmt: skip
     parser.add_argument("--decoding", action="store_true", help="sparse decoding's leaves in "
                         "groups of similar rows against one padded group")  # fmt: skip
-    parser.add_argument("--decode-cost", nargs="+", default=None, metavar="C,H,W",
-                        help="the grouped decoding's cost model for these shapes")  # fmt: skip
     parser.add_argument("--fitted", nargs="*", default=[],
                         help="with --optimizers/--decoding: saved TreeVAEs to time")  # fmt: skip
     parser.add_argument("--profile", type=int, default=0, metavar="N",
@@ -252,10 +210,6 @@ def main() -> None:
     torch.manual_seed(0)
     if args.compile:
         compare_compiled(args.steps, args.rounds)
-        return
-    if args.decode_cost:
-        for shape in args.decode_cost:
-            decode_cost(tuple(int(v) for v in shape.split(",")), args.rounds, args.steps)
         return
     if args.optimizers or args.decoding:
         variants = {

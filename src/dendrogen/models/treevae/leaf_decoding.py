@@ -53,10 +53,8 @@ if TYPE_CHECKING:
 #: smaller): its BatchNorm statistics then come from at least this many samples.
 MIN_ROWS = 16
 
-#: The fixed cost of one grouped decoding call, in rows decoded, that :func:`plan_groups` weighs
-#: against padding. Measured (benchmarks/treevae_step_time.py ``--decode-cost``): about 29 rows
-#: for the 28×28 decoders at 2 threads, 9 for the 8×8 ones at 1 thread; on the row counts of
-#: grown Fashion-MNIST trees, plans made with 29 and with 48 coincide (BENCHMARKS.md).
+#: The fixed cost of one grouped decoding call, in rows decoded: a call costs about this many
+#: rows' work on top of its rows (28×28 and 8×8 decoders, 1 and 2 threads, BENCHMARKS.md).
 GROUP_OVERHEAD_ROWS = 48
 
 #: In the log-likelihood, where more than this fraction of the (row, leaf) pairs is selected,
