@@ -18,9 +18,6 @@ interleaved rounds and prints the ratio; the first compiled step (the compilatio
 (training/optimizer.py) in interleaved rounds: fresh 10- and 20-leaf trees, or with ``--fitted``
 saved Fashion-MNIST TreeVAEs on real batches at ``--eps`` (default 1e-3, sparse decoding); then
 the time of each part of a step, and with ``--profile N`` the flat step's costliest operators.
-``--decoding`` does the same for sparse decoding's leaves in groups of similar rows
-(``leaf_decoding.plan_groups``, session 10) against all leaves padded to the busiest leaf's rows
-in one group (before).
 
 ``--eps`` times each full tree once per sparse-decoding threshold ε in interleaved rounds and
 prints the ratio to the first; a freshly built tree routes its rows almost uniformly, so this
@@ -33,18 +30,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
 
 import torch
 from htvae_step_time import print_profile
-from treevae_vs_reference import one_decoding_group
 
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training.optimizer import make_adam, make_optimizer
 
 N_TRAIN = 60_000
-CPU = torch.device("cpu")
 
 
 def grown(n_leaves: int) -> TreeVAEModel:
@@ -104,21 +98,14 @@ def step_parts(model: TreeVAEModel, loss, opt, x: torch.Tensor, steps: int) -> l
     return [1000 * statistics.median(column) for column in zip(*parts, strict=True)]
 
 
-def compare_variants(
-    variants: dict[str, tuple[Callable, bool]],
-    steps: int,
-    rounds: int,
-    fitted: list[str],
-    eps: float,
-    profile_steps: int = 0,
+def compare_optimizers(
+    steps: int, rounds: int, fitted: list[str], eps: float, profile_steps: int = 0
 ) -> None:
-    """The full tree's step under two variants, rounds interleaved; a variant is an optimizer
-    builder (the Trainer's flat Adam or per-tensor fused Adam, training/optimizer.py) and
-    whether sparse decoding runs its leaves in one padded group (before session 10) rather
-    than in groups of similar rows. Fresh 10- and 20-leaf trees at ε = 0, or each ``fitted``
-    TreeVAE (a saved model folder) at ``eps`` on Fashion-MNIST batches, where sparse decoding
-    makes the step short. Then the step's parts under each variant, and with ``profile_steps``
-    the first variant's costliest operators."""
+    """The full tree's step with the Trainer's flat Adam and with per-tensor fused Adam
+    (training/optimizer.py), rounds interleaved: fresh 10- and 20-leaf trees at ε = 0, or each
+    ``fitted`` TreeVAE (a saved model folder) at ``eps`` on Fashion-MNIST batches, where sparse
+    decoding makes the step short and the optimizer's share of it larger. Then the step's parts
+    with each optimizer, and with ``profile_steps`` the flat step's costliest operators."""
     if fitted:
         from dendrogen import load, load_dataset
 
@@ -128,42 +115,37 @@ def compare_variants(
     else:
         x, eps = torch.rand(256, 1, 28, 28), 0.0
         trees = {f"fresh {n}-leaf tree": (lambda n=n: grown(n)) for n in (10, 20)}
+    builds = {"flat": make_optimizer, "per-tensor": make_adam}
     for label, build_tree in trees.items():
-        models = {name: build_tree() for name in variants}
-        losses = {}
-        for name, model in models.items():
-
-            def loss(b, m=model, one_group=variants[name][1]):
-                with one_decoding_group(one_group):
-                    return m.loss(b, 1.0, eps=eps)["loss"]
-
-            losses[name] = loss
+        models = {name: build_tree() for name in builds}
+        losses = {
+            name: (lambda b, m=m: m.loss(b, 1.0, eps=eps)["loss"]) for name, m in models.items()
+        }
         rates: dict[str, list[float]] = {name: [] for name in models}
         for _ in range(rounds):
             for name, model in models.items():
                 rates[name].append(samples_per_second(
-                    model, losses[name], model.parameters(), steps, variants[name][0], x,
+                    model, losses[name], model.parameters(), steps, builds[name], x,
                 ))  # fmt: skip
-        first, second = (statistics.median(r) for r in rates.values())
-        names = list(variants)
-        leaves = len(models[names[0]].tree.leaves)
+        flat, per_tensor = (statistics.median(rates[k]) for k in ("flat", "per-tensor"))
+        leaves = len(models["flat"].tree.leaves)
         print(
-            f"{label} ({leaves} leaves, eps={eps:g}): {names[0]} {first:,.0f} samples/s, "
-            f"{names[1]} {second:,.0f} ({first / second:.2f}x)",
+            f"{label} ({leaves} leaves, eps={eps:g}): flat Adam {flat:,.0f} samples/s, "
+            f"per-tensor Adam {per_tensor:,.0f} ({flat / per_tensor:.2f}x)",
             flush=True,
         )
         opts = {}
         for name, model in models.items():
-            opts[name] = variants[name][0](list(model.parameters()), 1e-5, 1e-5, CPU)
+            opts[name] = builds[name](list(model.parameters()), 1e-5, 1e-5, torch.device("cpu"))
             step_parts(model, losses[name], opts[name], x, 3)  # warm-up
         for name, model in models.items():
             forward, backward, adam = step_parts(model, losses[name], opts[name], x, 3 * steps)
-            print(f"  {name}, ms a step: forward {forward:.1f}, zeroing and backward "
+            print(f"  {name} Adam, ms a step: forward {forward:.1f}, zeroing and backward "
                   f"{backward:.1f}, optimizer {adam:.1f}", flush=True)  # fmt: skip
         if profile_steps:
-            model, opt, loss = models[names[0]], opts[names[0]], losses[names[0]]
+            model, opt = models["flat"], opts["flat"]
 
-            def one_step(opt=opt, loss=loss) -> None:
+            def one_step(model=model, opt=opt, loss=losses["flat"]) -> None:
                 value = loss(x)
                 opt.zero_grad()
                 value.backward()
@@ -198,27 +180,20 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="eager against torch.compile")
     parser.add_argument("--optimizers", action="store_true",
                         help="the Trainer's flat Adam against per-tensor Adam")  # fmt: skip
-    parser.add_argument("--decoding", action="store_true", help="sparse decoding's leaves in "
-                        "groups of similar rows against one padded group")  # fmt: skip
     parser.add_argument("--fitted", nargs="*", default=[],
-                        help="with --optimizers/--decoding: saved TreeVAEs to time")  # fmt: skip
+                        help="with --optimizers: saved TreeVAE folders to time")  # fmt: skip
     parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="with --optimizers/--decoding: profile N steps of the "
-                        "first variant (flat Adam, grouped decoding)")  # fmt: skip
+                        help="with --optimizers: profile N flat-Adam steps")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.compile:
         compare_compiled(args.steps, args.rounds)
         return
-    if args.optimizers or args.decoding:
-        variants = {
-            "flat Adam": (make_optimizer, False), "per-tensor Adam": (make_adam, False)
-        } if args.optimizers else {
-            "grouped decoding": (make_optimizer, False), "one group": (make_optimizer, True)
-        }  # fmt: skip
-        eps = (args.eps or [1e-3])[0]
-        compare_variants(variants, args.steps, args.rounds, args.fitted, eps, args.profile)
+    if args.optimizers:
+        compare_optimizers(
+            args.steps, args.rounds, args.fitted, (args.eps or [1e-3])[0], args.profile
+        )
         return
     if args.eps:
         compare_eps(args.eps, args.steps, args.rounds)

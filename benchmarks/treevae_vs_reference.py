@@ -21,18 +21,15 @@ that shape, ``--train-steps N`` trains dendrogen's 10-leaf tree N Adam steps (ε
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import itertools
 import statistics
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 
-from dendrogen.models.treevae import leaf_decoding
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training.optimizer import make_adam, make_optimizer
@@ -118,28 +115,15 @@ def reference_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.
     opt.step()
 
 
-@contextlib.contextmanager
-def one_decoding_group(active: bool = True) -> Iterator[None]:
-    """Sparse decoding as before session 10: every leaf padded to the busiest leaf's rows, one
-    grouped call (:func:`leaf_decoding.plan_groups` with an overhead no split can pay for)."""
-    saved = leaf_decoding.GROUP_OVERHEAD_ROWS
-    leaf_decoding.GROUP_OVERHEAD_ROWS = sys.maxsize if active else saved
-    try:
-        yield
-    finally:
-        leaf_decoding.GROUP_OVERHEAD_ROWS = saved
-
-
 def our_step(
-    eps: float, precision: str = "fp32", one_group: bool = False
+    eps: float, precision: str = "fp32"
 ) -> Callable[[TreeVAEModel, torch.optim.Optimizer, torch.Tensor], None]:
     """dendrogen's training step; ``precision="bf16"`` runs the forward pass under bfloat16
-    autocast, as the Trainer does with ``schedule.precision``; ``one_group`` decodes the leaves
-    in one padded group (:func:`one_decoding_group`)."""
+    autocast, as the Trainer does with ``schedule.precision``."""
 
     def step(model: TreeVAEModel, opt: torch.optim.Optimizer, x: torch.Tensor) -> None:
         opt.zero_grad()
-        with autocast(precision, x.device), one_decoding_group(one_group):
+        with autocast(precision, x.device):
             loss = model.loss(x, 1.0, eps=eps)["loss"]
         loss.backward()
         opt.step()
@@ -179,10 +163,6 @@ def main() -> None:
     parser.add_argument("--optimizer", nargs="+", choices=("flat", "per-tensor"),
                         default=["flat"], help="dendrogen's Adam: the Trainer's (one flat "
                         "buffer, training/optimizer.py) or per-tensor fused Adam")  # fmt: skip
-    parser.add_argument("--decoding", nargs="+", choices=("grouped", "one-group"),
-                        default=["grouped"], help="sparse decoding's leaves in groups of similar "
-                        "rows (leaf_decoding.plan_groups) or all padded to the busiest leaf's "
-                        "rows in one group (before session 10)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -202,13 +182,12 @@ def main() -> None:
         kinds = {}
         for eps in args.eps:
             for precision in args.precision:
-                for kind, decoding in itertools.product(args.optimizer, args.decoding):
+                for kind in args.optimizer:
                     model = copy.deepcopy(ten) if n == 10 and ten is not None else our_tree(n)
                     tag = "" if precision == "fp32" else f" {precision}"
                     tag += "" if kind == "flat" else " per-tensor Adam"
-                    tag += "" if decoding == "grouped" else " one group"
                     name = f"dendrogen eps={eps:g}{tag}"
-                    contestants[name] = (model, our_step(eps, precision, decoding == "one-group"))
+                    contestants[name] = (model, our_step(eps, precision))
                     kinds[name] = kind
         opts = {}
         for name, (model, step) in contestants.items():

@@ -4,8 +4,6 @@ log-likelihood's fast paths agree with the plain one."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 
@@ -134,54 +132,9 @@ def test_skipped_mass_is_bounded_by_eps_times_leaves_and_recorded():
     _, decoded = leaf_decoding.padded_leaf_log_likelihoods(model, z, x, leaves, prob, eps)
     torch.testing.assert_close(skipped, (prob * ~decoded).sum(1))
     assert bool((skipped <= (prob * ~select_rows(prob, eps, MIN_ROWS)).sum(1) + 1e-7).all())
-    selected = select_rows(prob, eps, MIN_ROWS)
-    assert bool((decoded | ~selected).all())  # every selected pair is decoded
-    # The leaves of a group decode the same rows' worth: the group's largest selection.
-    for group in leaf_decoding.plan_groups(selected.sum(0).clamp_min(MIN_ROWS).tolist()):
-        counts = decoded[:, group].sum(0)
-        assert bool((counts == int(selected[:, group].sum(0).clamp_min(MIN_ROWS).max())).all())
+    assert bool((decoded.sum(0) == decoded.sum(0)[0]).all())  # m rows per leaf
     loss = model.loss(x, 1.0, eps=eps)
     assert 0 < float(loss["skipped"]) <= float(loss["skipped_max"]) <= eps * 6 + 1e-6
-
-
-def test_plan_groups_is_the_cheapest_split_into_runs_of_similar_leaves():
-    # One call per leaf costs 4 overheads; one call for all pads three leaves to 100 rows.
-    assert leaf_decoding.plan_groups([100, 16, 16, 16], overhead=48) == [[0], [1, 2, 3]]
-    assert leaf_decoding.plan_groups([16, 100, 16, 16], overhead=48) == [[1], [0, 2, 3]]
-    assert leaf_decoding.plan_groups([100, 16, 16, 16], overhead=10_000) == [[0, 1, 2, 3]]
-    assert leaf_decoding.plan_groups([100, 60, 16], overhead=0) == [[0], [1], [2]]
-    assert leaf_decoding.plan_groups([30, 0, 16]) == [[0, 2]]  # a leaf of no rows is left out
-    # Against brute force over every split of the sorted leaves into runs.
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(30):
-        rows = torch.randint(1, 120, (7,), generator=gen).tolist()
-        r = sorted(rows, reverse=True)
-        best = min(
-            sum(48 + (b - a) * r[a] for a, b in zip((0, *cuts), (*cuts, 7), strict=True))
-            for k in range(7)
-            for cuts in itertools.combinations(range(1, 7), k)
-        )
-        groups = leaf_decoding.plan_groups(rows)
-        assert sorted(i for g in groups for i in g) == list(range(7))
-        assert sum(48 + len(g) * max(rows[i] for i in g) for g in groups) == best
-
-
-def test_a_leaf_no_row_selects_decodes_its_most_probable_rows_in_training_only():
-    model = grown(leaves=3)
-    leaves = model.tree.leaves
-    B = 64  # large enough that leaves 1 and 2 are not padded to leaf 0's B rows
-    prob = torch.full((B, 3), 1e-4)
-    prob[:, 0] = 0.9
-    prob[:, 2] = torch.linspace(1e-5, 1e-3, B)  # leaf 2: no row above ε
-    z, x = torch.randn(B, 3, 2), torch.rand(B, 1, 8, 8)
-    model.train()
-    _, decoded = leaf_decoding.padded_leaf_log_likelihoods(model, z, x, leaves, prob, 0.05)
-    assert decoded[:, 0].all() and int(decoded[:, 2].sum()) == MIN_ROWS
-    assert bool(decoded[-MIN_ROWS:, 2].all())  # its most probable rows
-    model.eval()
-    with torch.no_grad():
-        log_px, decoded = leaf_decoding.padded_leaf_log_likelihoods(model, z, x, leaves, prob, 0.05)
-    assert not decoded[:, 1:].any() and bool((log_px[:, 1:] == 0).all())
 
 
 def test_select_rows_tops_up_small_leaves_and_leaves_empty_ones_empty():

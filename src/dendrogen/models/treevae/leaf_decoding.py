@@ -6,13 +6,11 @@ grown tree most samples put almost all their mass on one or two leaves. With ``e
 (row, leaf) pairs with P(l | x) > ε (and every row's most probable leaf) need decoding; the
 log-likelihoods are scattered back into the (B, L) table.
 
-- **Training** (:func:`padded_leaf_log_likelihoods`): the leaves are split into groups of
-  similar row counts (:func:`plan_groups`), and every leaf of a group decodes the same number
-  of rows, the largest number of pairs any leaf of the group needs (at least :data:`MIN_ROWS`),
-  each leaf topped up with its next most probable rows, so that a group runs as one grouped
-  computation on m rows instead of B. Decoding a leaf's ≈ 30 rows one leaf at a time was slower
-  (BENCHMARKS.md): a small convolution's fixed cost dominates; padding every leaf to the
-  busiest leaf's rows decoded 2–3.5× the rows needed on grown trees, hence the groups.
+- **Training** (:func:`padded_leaf_log_likelihoods`): every leaf decodes the same number m of
+  rows, m = the largest number of pairs any leaf needs (at least :data:`MIN_ROWS`), each leaf
+  topped up with its next most probable rows, so that all leaves still run as one grouped
+  computation, on m rows instead of B. Decoding a leaf's ≈ 30 rows one leaf at a time was slower
+  (BENCHMARKS.md): a small convolution's fixed cost dominates.
 - **Log-likelihood** (:func:`sparse_leaf_log_likelihoods`): each leaf decodes exactly its rows
   (there a leaf's rows come K at a time); where more than :data:`DENSE_ABOVE` of the pairs are
   needed the dense grouped computation runs instead.
@@ -52,10 +50,6 @@ if TYPE_CHECKING:
 #: In training mode a leaf that keeps fewer rows is topped up to this many (or to B if B is
 #: smaller): its BatchNorm statistics then come from at least this many samples.
 MIN_ROWS = 16
-
-#: The fixed cost of one grouped decoding call, in rows decoded: a call costs about this many
-#: rows' work on top of its rows (28×28 and 8×8 decoders, 1 and 2 threads, BENCHMARKS.md).
-GROUP_OVERHEAD_ROWS = 48
 
 #: In the log-likelihood, where more than this fraction of the (row, leaf) pairs is selected,
 #: every pair is decoded by the grouped dense computation instead (exact, and faster there).
@@ -137,29 +131,6 @@ def sparse_leaf_log_likelihoods(
     return log_px.view(B, n), decoded
 
 
-def plan_groups(rows: Sequence[int], overhead: int | None = None) -> list[list[int]]:
-    """Which leaves to decode together: ``rows[i]`` is the number of rows leaf i must decode
-    (leaves with 0 are left out); a group decodes its largest member's rows at every leaf. Of
-    the leaves sorted by rows, the split into runs that minimises Σ (``overhead`` + leaves ×
-    largest rows) over the groups, found exactly by dynamic programming over the n + 1 cut
-    points (``overhead`` defaults to :data:`GROUP_OVERHEAD_ROWS`). Returns the groups, busiest
-    first, each a list of leaf positions busiest first."""
-    overhead = GROUP_OVERHEAD_ROWS if overhead is None else overhead
-    order = sorted((i for i, r in enumerate(rows) if r > 0), key=lambda i: (-rows[i], i))
-    best = [0] + [float("inf")] * len(order)  # best[j]: cost of decoding order[:j]
-    cut = [0] * (len(order) + 1)
-    for j in range(1, len(order) + 1):
-        for i in range(j):  # the last group is order[i:j], padded to rows[order[i]]
-            cost = best[i] + overhead + (j - i) * rows[order[i]]
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
-    groups, j = [], len(order)
-    while j:
-        groups.append(order[cut[j] : j])
-        j = cut[j]
-    return groups[::-1]
-
-
 def padded_leaf_log_likelihoods(
     model: TreeVAEModel,
     z: Tensor,
@@ -170,36 +141,23 @@ def padded_leaf_log_likelihoods(
     x_index: Tensor | None = None,
     selected: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """As :func:`sparse_leaf_log_likelihoods`, but the leaves run in groups (:func:`plan_groups`)
-    and every leaf of a group decodes the same number m of rows (the group's largest selection,
-    each leaf topped up with its next most probable rows), so that a group runs as one grouped
-    computation on (m, n_group) rows. In training mode a leaf that no row selects still decodes
-    its :data:`MIN_ROWS` most probable rows (its decoder keeps a gradient and its BatchNorm
-    statistics come from more than one row); in eval mode it is not decoded. Same arguments
-    and returns; ``selected`` is :func:`select_rows`'s mask if already computed."""
+    """As :func:`sparse_leaf_log_likelihoods`, but every leaf decodes the same number m of rows
+    (the largest selection of any leaf, topped up with its next most probable rows), so that all
+    leaves run as one grouped computation on (m, n) rows. Same arguments and returns;
+    ``selected`` is :func:`select_rows`'s mask if already computed."""
     B, n = prob.shape
-    floor = min(MIN_ROWS, B) if model.training else 0
     if selected is None:
-        selected = select_rows(prob, eps, floor)
-    need = selected.sum(0).clamp_min(floor).tolist()
-    groups = plan_groups(need)
+        selected = select_rows(prob, eps, MIN_ROWS if model.training else 0)
+    m = int(selected.sum(0).max())
     # Selected rows first, then by probability: each column's top m holds all its selected rows.
-    top = (selected.float() * 2 + prob.detach()).topk(max(need), dim=0).indices  # (m_max, n)
-    rows, cols, values = [], [], []
-    for group in groups:
-        m = need[group[0]]
-        cols_g = torch.tensor(group, device=prob.device).expand(m, len(group))
-        idx = top[:m, group]  # (m, n_group)
-        out = decode_leaves(model, z[idx, cols_g], [leaves[i] for i in group])
-        target = x[idx] if x_index is None else x[x_index[idx]]
-        log_prob = model.likelihood.log_prob(out.flatten(0, 1), target.flatten(0, 1))
-        rows.append(idx.flatten())
-        cols.append(cols_g.flatten())
-        values.append(log_prob)
-    where = (torch.cat(rows), torch.cat(cols))
-    log_px = z.new_zeros(B, n).index_put(where, torch.cat(values))
+    idx = (selected.float() * 2 + prob.detach()).topk(m, dim=0).indices  # (m, n)
+    cols = torch.arange(n, device=prob.device).expand(m, n)
+    out = decode_leaves(model, z[idx, cols], leaves)  # (m, n, ...)
+    target = x[idx] if x_index is None else x[x_index[idx]]
+    log_prob = model.likelihood.log_prob(out.flatten(0, 1), target.flatten(0, 1)).view(m, n)
+    log_px = z.new_zeros(B, n).index_put((idx, cols), log_prob)
     decoded = torch.zeros_like(selected)
-    decoded[where] = True
+    decoded[idx, cols] = True
     return log_px, decoded
 
 
@@ -230,12 +188,10 @@ def reconstruction(
 
 __all__ = [
     "DENSE_ABOVE",
-    "GROUP_OVERHEAD_ROWS",
     "MIN_ROWS",
     "decode_leaves",
     "dense_leaf_log_likelihoods",
     "padded_leaf_log_likelihoods",
-    "plan_groups",
     "reconstruction",
     "select_rows",
     "sparse_leaf_log_likelihoods",
