@@ -10,7 +10,10 @@ log-likelihoods are scattered back into the (B, L) table.
   rows, m = the largest number of pairs any leaf needs (at least :data:`MIN_ROWS`), each leaf
   topped up with its next most probable rows, so that all leaves still run as one grouped
   computation, on m rows instead of B. Decoding a leaf's ≈ 30 rows one leaf at a time was slower
-  (BENCHMARKS.md): a small convolution's fixed cost dominates.
+  (BENCHMARKS.md): a small convolution's fixed cost dominates. The top-up rows are not only
+  padding: decoding leaves in groups of similar row counts, each padded less, made the step
+  1.06–1.16× faster on grown trees, but in Fashion-MNIST fits leaves then lost their rows and
+  were pruned (12 and 14 leaves left of 20; BENCHMARKS.md, "Leaves decoded in groups").
 - **Log-likelihood** (:func:`sparse_leaf_log_likelihoods`): each leaf decodes exactly its rows
   (there a leaf's rows come K at a time); where more than :data:`DENSE_ABOVE` of the pairs are
   needed the dense grouped computation runs instead.
