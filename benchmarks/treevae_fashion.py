@@ -52,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ll-points", type=int, default=10000, help="test images scored for LL")
     p.add_argument("--limit", type=int, default=None, help="training images (default all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default torch's)")
+    p.add_argument("--device", default="cpu", help='"cpu" (default), "cuda" or "cuda:N"')
     p.add_argument("--ward", action="store_true", help="also score Ward on the test pixels")
     p.add_argument("--out", type=Path, default=Path("runs/bench_treevae_fashion"))
     return p.parse_args()
@@ -60,30 +61,40 @@ def parse_args() -> argparse.Namespace:
 def measure_throughput(model: TreeVAE, X: np.ndarray, steps: int = 20) -> float:
     """Training samples per second of the full tree at batch 256 (model step only)."""
     module = model.module_
+    device = next(module.parameters()).device
     module.train()
     opt = torch.optim.Adam(module.parameters(), lr=1e-5, weight_decay=1e-5, fused=True)
     rng = np.random.default_rng(0)
     batches = [
-        torch.from_numpy(X[rng.choice(len(X), 256, replace=False)]) for _ in range(steps + 3)
+        torch.from_numpy(X[rng.choice(len(X), 256, replace=False)]).to(device)
+        for _ in range(steps + 3)
     ]
     state = {k: v.clone() for k, v in module.state_dict().items()}
     for i, xb in enumerate(batches):
         if i == 3:
+            synchronize(device)
             start = time.perf_counter()
         loss = module.loss(xb, 1.0)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
+    synchronize(device)
     seconds = time.perf_counter() - start
     module.load_state_dict(state)
     module.eval()
     return steps * 256 / seconds
 
 
+def synchronize(device: torch.device) -> None:
+    """Waits for the GPU's queued work, so that a host clock times it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def fit_and_score(name: str, max_leaves: int, seed: int, args, X, X_test, y_test) -> dict:
     schedule = json.loads(args.schedule)
     model = TreeVAE(max_leaves=max_leaves, preset=args.preset, schedule=schedule or None,
-                    random_state=seed, verbose=True)  # fmt: skip
+                    random_state=seed, device=args.device, verbose=True)  # fmt: skip
     out = args.out / f"seed{seed}"
     start = time.perf_counter()
     model.fit(X, checkpoint_dir=out / f"{name}_checkpoint")
@@ -124,9 +135,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     X, _ = load_dataset("fashion-mnist", split="train", limit=args.limit)
     X_test, y_test = load_dataset("fashion-mnist", split="test")
+    machine = platform.processor() or platform.machine()
+    machine += f", {torch.get_num_threads()} torch threads"
+    if args.device.startswith("cuda"):
+        machine += f", {torch.cuda.get_device_name(torch.device(args.device))}"
     results = {
-        "date": str(date.today()), "machine": f"{platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads", "command": " ".join(sys.argv),
+        "date": str(date.today()), "machine": machine, "command": " ".join(sys.argv),
         "torch": torch.__version__, "runs": [],
     }  # fmt: skip
     wall = time.perf_counter()

@@ -10,6 +10,7 @@ intermediate phases × 80 epochs (trees of about 4 and 7 leaves) and 200 fine-tu
     .venv/bin/python benchmarks/treevae_step_time.py --threads 2
     .venv/bin/python benchmarks/treevae_step_time.py --threads 1 --eps 0 0.001
     .venv/bin/python benchmarks/treevae_step_time.py --threads 1 --compile --steps 10
+    python3 benchmarks/treevae_step_time.py --device cuda --eps 0 0.001   # on a GPU
 
 ``--compile`` times the 10-leaf step eagerly and under ``torch.compile`` (inductor) in
 interleaved rounds and prints the ratio; the first compiled step (the compilation) is timed apart.
@@ -39,6 +40,14 @@ from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training.optimizer import make_adam, make_optimizer
 
 N_TRAIN = 60_000
+#: Where the trees are built and timed (``--device``).
+DEVICE = torch.device("cpu")
+
+
+def synchronize() -> None:
+    """Waits for the GPU's queued work, so that a host clock times it (a no-op on the CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def grown(n_leaves: int) -> TreeVAEModel:
@@ -46,22 +55,24 @@ def grown(n_leaves: int) -> TreeVAEModel:
     model = TreeVAEModel(TreeVAEConfig(input_shape=(1, 28, 28)))
     while len(model.tree.leaves) < n_leaves:
         model.split_leaf(min(model.tree.leaves, key=lambda n: (model.tree.depth(n), n)))
-    return model
+    return model.to(DEVICE)
 
 
 def samples_per_second(
     model: TreeVAEModel, loss, params, steps: int, build=make_optimizer, x=None
 ) -> float:
-    x = torch.rand(256, 1, 28, 28) if x is None else x
-    opt = build(list(params), 1e-5, 1e-5, torch.device("cpu"))
+    x = torch.rand(256, 1, 28, 28, device=DEVICE) if x is None else x.to(DEVICE)
+    opt = build(list(params), 1e-5, 1e-5, DEVICE)
     model.train()
     for i in range(3 + steps):
         if i == 3:
+            synchronize()
             start = time.perf_counter()
         value = loss(x)
         opt.zero_grad()
         value.backward()
         opt.step()
+    synchronize()
     return steps * 256 / (time.perf_counter() - start)
 
 
@@ -160,7 +171,8 @@ def compare_compiled(steps: int, rounds: int, leaves: int = 10) -> None:
     eager = lambda x: model.loss(x, 1.0)["loss"]  # noqa: E731
     compiled = torch.compile(eager)
     start = time.perf_counter()
-    compiled(torch.rand(256, 1, 28, 28)).backward()
+    compiled(torch.rand(256, 1, 28, 28, device=DEVICE)).backward()
+    synchronize()
     print(f"compilation and first step: {time.perf_counter() - start:.0f} s", flush=True)
     rates: dict[str, list[float]] = {"eager": [], "compiled": []}
     for _ in range(rounds):
@@ -177,6 +189,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--eps", type=float, nargs="+", default=None)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help='"cpu" (default) or "cuda"')
     parser.add_argument("--compile", action="store_true", help="eager against torch.compile")
     parser.add_argument("--optimizers", action="store_true",
                         help="the Trainer's flat Adam against per-tensor Adam")  # fmt: skip
@@ -185,6 +198,8 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="with --optimizers: profile N flat-Adam steps")  # fmt: skip
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.compile:
@@ -219,7 +234,7 @@ def main() -> None:
     epochs = {2: 150, "subtree": 8 * 150, 4: 80, 7: 80, 10: 200}
     hours = sum(n * N_TRAIN / rates[k] for k, n in epochs.items()) / 3600
     print(f"`paper` preset, 10 leaves, {sum(epochs.values())} epochs: ≈ {hours:.1f} h "
-          f"of model steps at {args.threads} threads")  # fmt: skip
+          f"of model steps at {args.threads} threads on {DEVICE.type}")  # fmt: skip
 
 
 if __name__ == "__main__":
