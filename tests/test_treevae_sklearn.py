@@ -1,8 +1,18 @@
-"""TreeVAE passes scikit-learn's estimator checks with a tiny configuration."""
+"""TreeVAE passes scikit-learn's estimator checks.
+
+Every check runs on a tiny configuration (40 optimizer steps) except ``check_clustering``, which
+asks for ARI > 0.4 on three standardised 2-D blobs (50 points): 40 steps do not train a VAE to
+cluster (measured ARI over seeds 0-4: 0.36, 0.83, 0, 0.02, 0.03), so that check gets a fit long
+enough to (300 steps, about 2 s). Its ARI over random_state 0-9 (``labels_`` of a fit on the
+check's data): 1 thread 0.94, 0.94, 0.94, 0.57, 0.57, 0.57, 0.58, 0.57, 1.0, 1.0; 2 threads
+1.0, 0.94, 0.94, 0.57, 0.74, 0.56, 0.57, 0.57, 1.0, 0.94. The worst seed keeps two blobs in one
+leaf (0.56), still clear of 0.4.
+"""
 
 from __future__ import annotations
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import pytest
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from dendrogen import TreeVAE
 
@@ -11,17 +21,20 @@ TINY = TreeVAE(
     schedule=dict(initial=20, subtree=10, intermediate=0, finetune=10), random_state=0,
     verbose=False,
 )  # fmt: skip
-
-#: Checks that cannot pass, with the reason.
-EXPECTED_FAILURES: dict[str, str] = {
-    "check_clustering": "asks for ARI > 0.4 on three 2-D blobs after the check configuration's "
-    "40 optimizer steps. Its other demand, no empty cluster, now holds (fit prunes empty leaves; "
-    "tests/test_treevae_reproducible.py), but a VAE whose 2-D latent already models 2-D data "
-    "has no reason to split it: measured ARI over seeds 0-4 was 0.36, 0.83, 0, 0.02, 0.03 with "
-    "split_init='kmeans'. Clustering quality is tested in test_treevae_hierarchy.py.",
-}
+CLUSTERING = TreeVAE(
+    max_leaves=3, width=32, batch_size=16,
+    schedule=dict(initial=150, subtree=75, intermediate=0, finetune=75), random_state=0,
+    verbose=False,
+)  # fmt: skip
 
 
-@parametrize_with_checks([TINY], expected_failed_checks=lambda est: EXPECTED_FAILURES)
+def _checks():
+    for _, check in estimator_checks_generator(TINY, legacy=True):
+        name = check.func.__name__
+        estimator = CLUSTERING if name == "check_clustering" else TINY
+        yield pytest.param(estimator, check, id=name)
+
+
+@pytest.mark.parametrize("estimator, check", _checks())
 def test_sklearn_compatible(estimator, check):
     check(estimator)
