@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import statistics
 import sys
 import time
@@ -31,6 +32,7 @@ from collections.abc import Callable
 import torch
 
 from dendrogen.models.treevae.config import TreeVAEConfig
+from dendrogen.models.treevae.leaf_decoding import MIN_ROWS
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training.optimizer import make_adam, make_optimizer
 from dendrogen.training.schedules import autocast
@@ -116,15 +118,16 @@ def reference_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.
 
 
 def our_step(
-    eps: float, precision: str = "fp32"
+    eps: float, precision: str = "fp32", min_rows: int = MIN_ROWS
 ) -> Callable[[TreeVAEModel, torch.optim.Optimizer, torch.Tensor], None]:
     """dendrogen's training step; ``precision="bf16"`` runs the forward pass under bfloat16
-    autocast, as the Trainer does with ``schedule.precision``."""
+    autocast, as the Trainer does with ``schedule.precision``; ``min_rows`` is sparse decoding's
+    top-up (``schedule.leaf_min_rows``)."""
 
     def step(model: TreeVAEModel, opt: torch.optim.Optimizer, x: torch.Tensor) -> None:
         opt.zero_grad()
         with autocast(precision, x.device):
-            loss = model.loss(x, 1.0, eps=eps)["loss"]
+            loss = model.loss(x, 1.0, eps=eps, min_rows=min_rows)["loss"]
         loss.backward()
         opt.step()
 
@@ -158,6 +161,8 @@ def main() -> None:
         help="without --fitted: train the 10-leaf tree this many steps first",
     )
     parser.add_argument("--leaves", type=int, nargs="+", default=[2, 10])
+    parser.add_argument("--min-rows", type=int, nargs="+", default=[MIN_ROWS],
+                        help="dendrogen: one contestant per top-up")  # fmt: skip
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32"],
                         help="dendrogen: one contestant per ε and precision")  # fmt: skip
     parser.add_argument("--optimizer", nargs="+", choices=("flat", "per-tensor"),
@@ -180,15 +185,15 @@ def main() -> None:
     for n in args.leaves:
         contestants = {"reference": (reference_tree(classes, n), reference_step)}
         kinds = {}
-        for eps in args.eps:
-            for precision in args.precision:
-                for kind in args.optimizer:
-                    model = copy.deepcopy(ten) if n == 10 and ten is not None else our_tree(n)
-                    tag = "" if precision == "fp32" else f" {precision}"
-                    tag += "" if kind == "flat" else " per-tensor Adam"
-                    name = f"dendrogen eps={eps:g}{tag}"
-                    contestants[name] = (model, our_step(eps, precision))
-                    kinds[name] = kind
+        variants = itertools.product(args.eps, args.precision, args.optimizer, args.min_rows)
+        for eps, precision, kind, min_rows in variants:
+            model = copy.deepcopy(ten) if n == 10 and ten is not None else our_tree(n)
+            tag = "" if precision == "fp32" else f" {precision}"
+            tag += "" if kind == "flat" else " per-tensor Adam"
+            tag += "" if min_rows == MIN_ROWS else f" min_rows={min_rows}"
+            name = f"dendrogen eps={eps:g}{tag}"
+            contestants[name] = (model, our_step(eps, precision, min_rows))
+            kinds[name] = kind
         opts = {}
         for name, (model, step) in contestants.items():
             model.train()

@@ -249,3 +249,27 @@ def test_leaf_eps_setting_is_validated_and_its_skipped_mass_logged_per_epoch():
                     schedule=schedule, random_state=0, verbose=False).fit(X[:200])  # fmt: skip
     rows = [r for r in model.history_ if r.get("phase") in ("initial", "finetune")]
     assert rows and all(0 <= r["skipped"] <= r["skipped_max"] <= 0.01 * 3 + 1e-6 for r in rows)
+
+
+def test_leaf_min_rows_sets_how_many_rows_each_leaf_decodes_in_training():
+    for bad in (0, -3, 2.5, True, "16"):
+        with pytest.raises(ValueError, match="leaf_min_rows"):
+            make_schedule("fast", {"leaf_min_rows": bad})
+    assert make_schedule("fast", {}).leaf_min_rows == MIN_ROWS
+    model = grown(leaves=6, confident=30.0).train()
+    x = torch.rand(64, 1, 8, 8)
+    prob = model.leaf_probabilities(x).detach()
+    busiest = int(select_rows(prob, 0.02, 0).sum(0).max())  # every leaf decodes this many rows
+    assert busiest < 56
+    skipped = {rows: model.elbo_terms(x, eps=0.02, min_rows=rows)["skipped"].sum()
+               for rows in (4, busiest, 56)}  # fmt: skip
+    # A top-up below the busiest leaf's need changes nothing; above it, every leaf decodes more
+    # rows and less path mass is skipped.
+    assert skipped[4] == skipped[busiest] > skipped[56] >= 0
+    # A top-up of the whole batch decodes every pair: the dense loss, nothing skipped.
+    torch.manual_seed(2)
+    dense = model.loss(x, 1.0, eps=0.0)
+    torch.manual_seed(2)
+    topped_up = model.loss(x, 1.0, eps=0.02, min_rows=64)
+    assert float(topped_up["skipped_max"]) == 0.0
+    assert torch.equal(topped_up["loss"], dense["loss"])

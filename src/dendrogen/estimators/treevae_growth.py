@@ -89,7 +89,7 @@ class TreeGrowth:
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
             # sparse leaf decoding where leaf_eps > 0 (models/treevae/leaf_decoding.py)
-            return model.loss(x, alpha, eps=schedule.leaf_eps)
+            return model.loss(x, alpha, eps=schedule.leaf_eps, min_rows=schedule.leaf_min_rows)
 
         while cursor["stage"] != "done":
             stage = cursor["stage"]

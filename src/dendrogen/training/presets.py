@@ -64,7 +64,10 @@ class Schedule:
     Speed: ``leaf_eps`` (ε, in [0, 1)) makes the full-tree phases decode a leaf only on the rows
     whose path probability exceeds it (``models/treevae/leaf_decoding.py``); the skipped path
     mass (≤ ε per leaf and sample) is logged per epoch as ``skipped``. 0 decodes every leaf (the
-    paper; the ``paper`` and ``tiny`` presets); ``fast`` uses 1e-3.
+    paper; the ``paper`` and ``tiny`` presets); ``fast`` uses 1e-3. ``leaf_min_rows``: in those
+    phases each leaf still decodes at least this many rows (its most probable ones; all B where
+    the batch is smaller), so that its BatchNorm statistics never come from a few samples and its
+    router keeps a gradient from the rows it could win.
 
     ``precision``: "fp32" (default) or "bf16", the training steps' forward pass under bfloat16
     autocast (``dendrogen.training.schedules.autocast``; README, "Precision").
@@ -92,6 +95,7 @@ class Schedule:
     split_init_warmup: float = 0.25
     split_space: str = "router"
     leaf_eps: float = 0.0
+    leaf_min_rows: int = 16
     precision: str = "fp32"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -115,6 +119,9 @@ class Schedule:
         eps = self.leaf_eps
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < 1:
             raise ValueError(f"schedule 'leaf_eps' must be a number in [0, 1), got {eps!r}")
+        rows = self.leaf_min_rows
+        if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
+            raise ValueError(f"schedule 'leaf_min_rows' must be an integer ≥ 1, got {rows!r}")
         for name in ("min_steps_fraction", "growth_kl_max", "split_init_warmup"):
             if getattr(self, name) > 1:
                 raise ValueError(f"schedule {name!r} must be at most 1, got {getattr(self, name)}")

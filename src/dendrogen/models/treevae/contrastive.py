@@ -36,6 +36,7 @@ from dendrogen.models.contrastive import (
     resolve_augmentation,
     view_pairs,
 )
+from dendrogen.models.treevae import leaf_decoding
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.model import TopDown, TreeVAEModel
 from dendrogen.tree import Tree
@@ -144,17 +145,21 @@ class ContrastiveTreeVAEModel(TreeVAEModel):
             total = emb + con_root + con_nodes
         return {"con_emb": emb, "con_root": con_root, "con_nodes": con_nodes, "contrastive": total}
 
-    def loss(self, x: Tensor, alpha: float = 1.0, eps: float = 0.0) -> dict[str, Tensor]:
+    def loss(
+        self, x: Tensor, alpha: float = 1.0, eps: float = 0.0,
+        min_rows: int = leaf_decoding.MIN_ROWS,
+    ) -> dict[str, Tensor]:  # fmt: skip
         """Batch-mean −L_rec + α·KL over all 2B rows, plus λ·L_con; ``elbo`` excludes L_con.
 
         Args:
             x: (2B, *input_shape), two views of B images stacked ``[first; second]``.
             alpha: the KL weight α.
             eps: sparse leaf decoding's threshold (:mod:`.leaf_decoding`; 0 decodes every row).
+            min_rows: sparse decoding's top-up, the fewest rows a leaf decodes.
         """
         d = self.bottom_up_pass(x)
         td = self.top_down(d)
-        terms = self._batch_loss(self._elbo_from(x, td, eps), alpha)
+        terms = self._batch_loss(self._elbo_from(x, td, eps, min_rows), alpha)
         con = self.contrastive_terms(d, td)
         terms["loss"] = terms["loss"] + self.contrastive.weight * con["contrastive"]
         return terms | {k: v.detach() for k, v in con.items()}

@@ -165,17 +165,19 @@ def padded_leaf_log_likelihoods(
 
 
 def reconstruction(
-    model: TreeVAEModel, z: Tensor, x: Tensor, leaves: Sequence[int], prob: Tensor, eps: float
-) -> tuple[Tensor, Tensor]:
+    model: TreeVAEModel, z: Tensor, x: Tensor, leaves: Sequence[int], prob: Tensor, eps: float,
+    min_rows: int = MIN_ROWS,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
     """L_rec = Σ_l P(l | x) log p(x | z_l) per row and the path mass not decoded.
 
-    z (B, n, D), x (B, ...), prob (B, n) → ``(rec, skipped)``, each (B,). With ε = 0 every leaf
+    z (B, n, D), x (B, ...), prob (B, n) → ``(rec, skipped)``, each (B,); in training mode each
+    leaf decodes at least ``min_rows`` rows (or B if fewer). With ε = 0 every leaf
     decodes every row (the dense grouped computation) and ``skipped`` is 0; so does any ε where
     some leaf needs every row (m = B: nothing to save, e.g. an untrained tree).
     """
     selected = None
     if eps > 0:
-        selected = select_rows(prob, eps, MIN_ROWS if model.training else 0)
+        selected = select_rows(prob, eps, min_rows if model.training else 0)
     if selected is None or int(selected.sum(0).max()) >= prob.shape[0]:
         rec = (prob * dense_leaf_log_likelihoods(model, z, x, leaves)).sum(1)
         return rec, torch.zeros_like(rec)

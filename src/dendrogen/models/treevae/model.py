@@ -296,15 +296,20 @@ class TreeVAEModel(nn.Module):
         return leaf_decoding.dense_leaf_log_likelihoods(self, z, x, leaves)
 
     # ------------------------------------------------------------------ ELBO
-    def elbo_terms(self, x: Tensor, eps: float = 0.0) -> dict[str, Tensor]:
+    def elbo_terms(
+        self, x: Tensor, eps: float = 0.0, min_rows: int = leaf_decoding.MIN_ROWS
+    ) -> dict[str, Tensor]:
         """Per-sample ELBO terms (eqs. 12–20), each (B,): ``rec`` = L_rec (a log-likelihood),
         ``kl_root``, ``kl_nodes``, ``kl_decisions``, and ``skipped``, the path mass whose leaf
-        was not decoded (≤ ε·L; sparse decoding with ε > 0, :mod:`.leaf_decoding`)."""
+        was not decoded (≤ ε·L; sparse decoding with ε > 0, :mod:`.leaf_decoding`, each leaf
+        topped up to ``min_rows`` rows in training mode)."""
         d = self.bottom_up_pass(x)
         td = self.top_down(d)
-        return self._elbo_from(x, td, eps)
+        return self._elbo_from(x, td, eps, min_rows)
 
-    def _elbo_from(self, x: Tensor, td: TopDown, eps: float = 0.0) -> dict:
+    def _elbo_from(
+        self, x: Tensor, td: TopDown, eps: float = 0.0, min_rows: int = leaf_decoding.MIN_ROWS
+    ) -> dict:
         """The ELBO terms from a full top-down pass, summed level by level."""
         kl_nodes = x.new_zeros(x.shape[0])
         kl_dec = x.new_zeros(x.shape[0])
@@ -318,7 +323,7 @@ class TreeVAEModel(nn.Module):
         leaves = self.tree.leaves
         z = torch.stack([td.z[leaf] for leaf in leaves], dim=1)
         prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
-        rec, skipped = leaf_decoding.reconstruction(self, z, x, leaves, prob, eps)
+        rec, skipped = leaf_decoding.reconstruction(self, z, x, leaves, prob, eps, min_rows)
         root = self.tree.root
         kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])
         return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec,
@@ -328,11 +333,15 @@ class TreeVAEModel(nn.Module):
         """Named scalar loss terms of x (B, *input_shape) at KL weight ``alpha`` (:meth:`loss`)."""
         return self.loss(x, alpha, eps)
 
-    def loss(self, x: Tensor, alpha: float = 1.0, eps: float = 0.0) -> dict[str, Tensor]:
+    def loss(
+        self, x: Tensor, alpha: float = 1.0, eps: float = 0.0,
+        min_rows: int = leaf_decoding.MIN_ROWS,
+    ) -> dict[str, Tensor]:  # fmt: skip
         """Batch-mean loss −L_rec + α(KL_root + KL_nodes + KL_decisions) and its terms; leaves
-        decode only rows with P(l | x) > ``eps`` (:mod:`.leaf_decoding`). ``skipped_max`` is the
-        batch's largest per-sample skipped path mass."""
-        return self._batch_loss(self.elbo_terms(x, eps), alpha)
+        decode only rows with P(l | x) > ``eps``, each topped up to ``min_rows`` rows
+        (:mod:`.leaf_decoding`). ``skipped_max`` is the batch's largest per-sample skipped path
+        mass."""
+        return self._batch_loss(self.elbo_terms(x, eps, min_rows), alpha)
 
     @staticmethod
     def _batch_loss(per_sample: dict[str, Tensor], alpha: float) -> dict[str, Tensor]:
