@@ -157,10 +157,10 @@ def test_contrastive_fits_decode_densely_unless_leaf_eps_is_set(shapes, monkeypa
     seen: list[float] = []
     loss = ContrastiveTreeVAEModel.loss
 
-    def spy(self, x, alpha=1.0, eps=0.0):
+    def spy(self, x, alpha=1.0, eps=0.0, **kwargs):
         if x.shape[0] > 2:  # not the estimator's two-row probe when it builds the module
             seen.append(eps)
-        return loss(self, x, alpha, eps)
+        return loss(self, x, alpha, eps, **kwargs)
 
     monkeypatch.setattr(ContrastiveTreeVAEModel, "loss", spy)
     TreeVAE(contrastive=True, **TINY).fit(shapes.X)
