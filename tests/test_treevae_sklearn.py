@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from sklearn.base import clone
-from sklearn.datasets import make_blobs
-from sklearn.metrics import adjusted_rand_score
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils import shuffle
+from clustering_check_data import ari_over_seeds
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from dendrogen import TreeVAE
@@ -43,7 +38,7 @@ def _checks():
         yield pytest.param(estimator, check, id=name)
 
 
-@pytest.mark.parametrize("estimator, check", _checks())
+@pytest.mark.parametrize("estimator, check", list(_checks()))
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -54,16 +49,7 @@ def test_check_clustering_configuration_clusters_the_blobs_for_every_seed(thread
     """The seed table in the module docstring: ARI of ``labels_`` on check_clustering's data
     (built as the check builds it) for random_state 0-9, for the check's configuration and, for
     contrast, the tiny one."""
-    X, y = make_blobs(n_samples=50, random_state=1)
-    X, y = shuffle(X, y, random_state=7)
-    X = StandardScaler().fit_transform(X)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        ari = {name: [adjusted_rand_score(y, est.set_params(random_state=seed).fit(X).labels_)
-                      for seed in range(10)]
-               for name, est in (("check", clone(CLUSTERING)), ("tiny", clone(TINY)))}  # fmt: skip
-    finally:
-        torch.set_num_threads(before)
+    ari = {"check": ari_over_seeds(CLUSTERING, range(10), threads),
+           "tiny": ari_over_seeds(TINY, range(10), threads)}  # fmt: skip
     print({name: np.round(values, 2).tolist() for name, values in ari.items()})
     assert min(ari["check"]) > 0.4, ari["check"]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from clustering_check_data import ari_over_seeds
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import normalized_mutual_info_score
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import dendrogen
 from dendrogen import GMDGM, VLAC, VLAE
@@ -281,19 +282,44 @@ _ONE_COMPONENT = dict.fromkeys(
     ],
     "sklearn sets n_components=1; GMDGM requires n_components >= 2",
 )
+#: GM-DGM's ``check_clustering`` (ARI > 0.4 on three standardised 2-D blobs, 50 points) runs on
+#: a 300-step fit, about 1 s; ARI over random_state 0-9 (the slow test below prints them):
+#: 1 thread 0.57, 0.54, 0.56, 0.73, 0.57, 0.53, 0.56, 0.57, 0.59, 0.57 (min 0.53);
+#: 2 threads 0.56, 0.53, 0.56, 0.62, 0.57, 0.58, 0.56, 0.57, 0.67, 0.57 (min 0.53). Most fits
+#: keep two blobs in one component (0.53-0.57). VLAC at the same budget is not reliable (one
+#: seed in ten scores 0.11-0.21), so its check stays an expected failure.
+GMDGM_CLUSTERING = GMDGM(
+    n_components=3, z_dim=2, depth=2, random_state=0,
+    **{**_SK, "hidden": 32, "schedule": {"train": 300}, "batch_size": 16},
+)  # fmt: skip
+_SMALL = [
+    VLAC(K=[1, 3], z_dims=[2, 2], random_state=0, **_SK),
+    VLAE(n_layers=2, z_dims=[2, 2], random_state=0, **_SK),
+    GMDGM(n_components=3, z_dim=2, depth=2, random_state=0, **_SK),
+]
+_EXPECTED_FAILURES = {VLAC: _TOO_SHORT, VLAE: {}, GMDGM: _ONE_COMPONENT}
 
 
-@parametrize_with_checks(
-    [
-        VLAC(K=[1, 3], z_dims=[2, 2], random_state=0, **_SK),
-        VLAE(n_layers=2, z_dims=[2, 2], random_state=0, **_SK),
-        GMDGM(n_components=3, z_dim=2, depth=2, random_state=0, **_SK),
-    ],
-    expected_failed_checks=lambda est: {
-        VLAC: _TOO_SHORT,
-        VLAE: {},
-        GMDGM: {**_TOO_SHORT, **_ONE_COMPONENT},
-    }[type(est)],
-)
+def _checks():
+    for small in _SMALL:
+        failures = _EXPECTED_FAILURES[type(small)]
+        for estimator, check in estimator_checks_generator(small, legacy=True):
+            name = check.func.__name__
+            if isinstance(small, GMDGM) and name == "check_clustering":
+                estimator = GMDGM_CLUSTERING
+            marks = [pytest.mark.xfail(reason=failures[name])] if name in failures else []
+            yield pytest.param(estimator, check, marks=marks, id=f"{type(small).__name__}-{name}")
+
+
+@pytest.mark.parametrize("estimator, check", list(_checks()))
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gmdgm_check_clustering_configuration_clusters_the_blobs_for_every_seed(threads):
+    """The seed table above GMDGM_CLUSTERING: ARI on check_clustering's data, seeds 0-9."""
+    ari = ari_over_seeds(GMDGM_CLUSTERING, range(10), threads)
+    print(np.round(ari, 2).tolist())
+    assert min(ari) > 0.4, ari

@@ -1,0 +1,34 @@
+"""scikit-learn's ``check_clustering`` data, and ARI over seeds on it, for the slow seed sweeps
+behind the configurations that the estimator-check tests give that one check."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import shuffle
+
+
+def clustering_check_blobs() -> tuple[np.ndarray, np.ndarray]:
+    """The check's data, built as the check builds it: three standardised 2-D blobs, (50, 2)."""
+    X, y = make_blobs(n_samples=50, random_state=1)
+    X, y = shuffle(X, y, random_state=7)
+    return StandardScaler().fit_transform(X), y
+
+
+def ari_over_seeds(estimator, seeds: range, threads: int) -> list[float]:
+    """ARI of ``labels_`` on the check's data for each ``random_state`` in ``seeds``."""
+    X, y = clustering_check_blobs()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        est = clone(estimator)
+        return [
+            float(adjusted_rand_score(y, est.set_params(random_state=seed).fit(X).labels_))
+            for seed in seeds
+        ]
+    finally:
+        torch.set_num_threads(before)
