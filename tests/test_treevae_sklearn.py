@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from clustering_check_data import ari_over_seeds
-from sklearn.utils.estimator_checks import estimator_checks_generator
+from clustering_check_data import ari_over_seeds, estimator_checks
 
 from dendrogen import TreeVAE
 
@@ -31,14 +30,7 @@ CLUSTERING = TreeVAE(
 )  # fmt: skip
 
 
-def _checks():
-    for _, check in estimator_checks_generator(TINY, legacy=True):
-        name = check.func.__name__
-        estimator = CLUSTERING if name == "check_clustering" else TINY
-        yield pytest.param(estimator, check, id=name)
-
-
-@pytest.mark.parametrize("estimator, check", list(_checks()))
+@pytest.mark.parametrize("estimator, check", list(estimator_checks(TINY, CLUSTERING)))
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

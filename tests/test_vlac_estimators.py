@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from clustering_check_data import ari_over_seeds
+from clustering_check_data import ari_over_seeds, estimator_checks
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import normalized_mutual_info_score
-from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import dendrogen
 from dendrogen import GMDGM, VLAC, VLAE
@@ -302,13 +301,9 @@ _EXPECTED_FAILURES = {VLAC: _TOO_SHORT, VLAE: {}, GMDGM: _ONE_COMPONENT}
 
 def _checks():
     for small in _SMALL:
+        clustering = GMDGM_CLUSTERING if isinstance(small, GMDGM) else None
         failures = _EXPECTED_FAILURES[type(small)]
-        for estimator, check in estimator_checks_generator(small, legacy=True):
-            name = check.func.__name__
-            if isinstance(small, GMDGM) and name == "check_clustering":
-                estimator = GMDGM_CLUSTERING
-            marks = [pytest.mark.xfail(reason=failures[name])] if name in failures else []
-            yield pytest.param(estimator, check, marks=marks, id=f"{type(small).__name__}-{name}")
+        yield from estimator_checks(small, clustering, failures, f"{type(small).__name__}-")
 
 
 @pytest.mark.parametrize("estimator, check", list(_checks()))
