@@ -100,13 +100,17 @@ def main() -> None:
     parser.add_argument("--mark-at", type=int, default=None)
     parser.add_argument("--other-data-on-rank-1", action="store_true")
     parser.add_argument("--split-init", default="random", choices=["random", "kmeans"])
+    parser.add_argument("--split-candidates", type=int, default=1)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     hook_steps(args.die_at, args.mark_at, args.out)
     report: dict = {"world_size": int(os.environ.get("WORLD_SIZE", "1"))}
     for name in args.models.split(","):
         if name == "treevae":
-            schedule = TREEVAE["schedule"] | {"split_init": args.split_init}
+            schedule = TREEVAE["schedule"] | {
+                "split_init": args.split_init,
+                "split_candidates": args.split_candidates,
+            }
             est = TreeVAE(**(TREEVAE | {"batch_size": args.batch, "schedule": schedule}))
             est.fit(data(), checkpoint_dir=args.checkpoint)
             report["treevae_tree"] = est.tree_.to_dict()

@@ -129,6 +129,16 @@ def test_two_ranks_build_the_same_tree_and_bit_identical_parameters(two_ranks):
     assert events.count("split_init") >= 2 and "split" in events and "prune" in events
 
 
+def test_two_ranks_choose_the_same_split_by_trials(tmp_path):
+    """``split_candidates``: each rank trains the same trial copies in step, and the held-out
+    ELBOs are gathered, so both ranks keep the same winner."""
+    check(torchrun(2, tmp_path, "--models", "treevae", "--split-candidates", "2"))
+    first, second = report(tmp_path, 0), report(tmp_path, 1)
+    assert first["treevae_digest"] == second["treevae_digest"]
+    assert first["treevae_events"] == second["treevae_events"]
+    assert any(e["event"] == "split_trials" for e in first["treevae_events"])
+
+
 def test_two_ranks_fit_the_contrastive_treevae_to_bit_identical_parameters(tmp_path):
     """Each rank augments its own rows (its own random views); the averaged steps keep the
     ranks' models identical."""

@@ -3,7 +3,8 @@
 An initial tree of two leaves; growth (each new subtree trained on the samples of the split leaf,
 the rest frozen; the full tree trained every third iteration); pruning of leaves holding under
 ``min_leaf_fraction`` of the data; fine-tuning. With ``schedule={"split_init": "kmeans"}`` each
-split starts from 2-means on its router's input (models/treevae/split_init.py).
+split starts from 2-means on its router's input (models/treevae/split_init.py); with
+``{"split_candidates": k}`` k leaves compete for each split (estimators/treevae_split_trials.py).
 The ``cursor`` dict says where the fit stands; it is saved with every checkpoint, so a killed fit
 resumes exactly.
 """
@@ -11,12 +12,14 @@ resumes exactly.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
+from dendrogen.estimators.treevae_split_trials import best_split, held_out_rows, score_on_rows
+from dendrogen.models.treevae.growth import smallest_leaf_to_prune, split_candidates
 from dendrogen.models.treevae.split_init import initialise_split
 from dendrogen.training import Checkpoint, PhaseState
 from dendrogen.training.distributed import on_main
@@ -87,6 +90,38 @@ class TreeGrowth:
             if ckpt is not None:
                 self._save_checkpoint(ckpt, cursor, subset, phase_state)
 
+        def try_splits(candidates: list) -> tuple:
+            """``split_candidates`` > 1: train a trial subtree for each candidate leaf on a copy
+            of the model, on its rows minus a held-out slice; the best held-out ELBO wins.
+            Returns the winning trial, every candidate's held-out ELBO and the unsplit model's."""
+            held = held_out_rows(X.shape[0], trainer.seed)
+            kept = [replace(c, subset=np.setdiff1d(c.subset, held), reason=f"{c.reason}, "
+                            "less the held-out slice") for c in candidates]  # fmt: skip
+            kept = [c for c in kept if len(c.subset)] or candidates[:1]  # tiny data: no slice
+
+            def train(trial_model, decision):
+                leaf, rows = decision.leaf, data[torch.from_numpy(decision.subset).to(data.device)]
+                records = []
+                if schedule.split_init != "random":
+                    seed = trainer.seed + 7 * cursor["phases_run"]
+                    records.append(on_main(self._gather, lambda: initialise_split(
+                        trial_model, rows, leaf, seed, schedule.split_init, schedule.split_space,
+                    ), trial_model, "split init") | {"g": cursor["g"]})  # fmt: skip
+                phase = schedule.phase("subtree", schedule.subtree,
+                                       trainer.steps_per_epoch(rows.shape[0]), spe)  # fmt: skip
+                last: list[PhaseState] = []
+                trainer.run(
+                    phase, trial_model, trial_model.subtree_parameters(leaf),
+                    lambda x, alpha: trial_model.subtree_loss(x, leaf, alpha), rows,
+                    on_checkpoint=lambda state: last.__setitem__(slice(None), [state]),
+                    describe=lambda: f"trial of leaf {leaf}", phase_index=cursor["phases_run"],
+                    stop_at=max(1, round(phase.steps * schedule.split_trial)),
+                )  # fmt: skip
+                return last[-1], records
+
+            score = score_on_rows(self._gather, X[held], data.device, trainer.seed)
+            return (*best_split(model, kept, train, score), score(model))
+
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
             # sparse leaf decoding where leaf_eps > 0 (models/treevae/leaf_decoding.py)
             return model.loss(x, alpha, eps=schedule.leaf_eps, min_rows=schedule.leaf_min_rows)
@@ -99,20 +134,17 @@ class TreeGrowth:
                 cursor["stage"] = "grow"
             elif stage == "grow":
                 if cursor["action"] is None:
-                    self._decide_growth(cursor, X, schedule)
+                    phase_state = self._decide_growth(cursor, X, schedule, try_splits)
                     if cursor["action"] == "subtree":
                         subset = np.asarray(cursor.pop("subset"), dtype=np.int64)
-                    self._checkpoint_boundary(ckpt, cursor, subset)
+                    self._checkpoint_boundary(ckpt, cursor, subset, phase_state)
                     continue
                 if cursor["action"] == "intermediate":
                     run("intermediate", schedule.intermediate, model.parameters(), full_loss, data)
                     cursor["intermediate_done"] = cursor["g"]
                 else:
                     leaf = cursor["leaf"]
-                    new = model.tree.children(leaf)
-                    params = [p for m in model.node_modules(new) for p in m.parameters()]
-                    params += list(model.post_routers[str(leaf)].parameters())
-                    params += list(model.prior_routers[str(leaf)].parameters())
+                    params = model.subtree_parameters(leaf)
                     rows = data[torch.from_numpy(subset).to(data.device)]
 
                     def sub_loss(x: torch.Tensor, alpha: float, leaf=leaf) -> dict:
@@ -131,33 +163,51 @@ class TreeGrowth:
                 cursor["stage"] = "done"
             self._checkpoint_boundary(ckpt, cursor, subset)
 
-    def _decide_growth(self, cursor: dict, X: np.ndarray, schedule) -> None:
-        """Set ``cursor`` to the next growth action: intermediate training, a split, or stop."""
+    def _decide_growth(
+        self, cursor: dict, X: np.ndarray, schedule, try_splits
+    ) -> PhaseState | None:
+        """Set ``cursor`` to the next growth action: intermediate training, a split, or stop.
+        With several split candidates, ``try_splits(candidates)`` picks one; the winner's
+        subtree phase state (to go on from) is returned, else None."""
         model = self.module_
         g = cursor["g"]
         if g >= self.max_growth_iterations:
             cursor["stage"] = "prune"
-            return
+            return None
         probs = self._leaf_probs(X)
-        decision = choose_split(
-            model.tree, probs, max_leaves=self.max_leaves, max_depth=self.max_depth,
-            min_samples=self._fit_batch_size, min_mass=self.min_leaf_fraction,
-            threshold_cap=schedule.split_threshold_cap,
+        candidates = split_candidates(
+            model.tree, probs, schedule.split_candidates, max_leaves=self.max_leaves,
+            max_depth=self.max_depth, min_samples=self._fit_batch_size,
+            min_mass=self.min_leaf_fraction, threshold_cap=schedule.split_threshold_cap,
         )  # fmt: skip
+        decision = candidates[0]
         if decision.leaf is None:
             logger.info("growth stops: %s", decision.reason)
             self.history_.append({"event": "stop", "reason": decision.reason, "g": g})
             cursor["stage"] = "prune"
-            return
+            return None
         if g > 0 and g % 3 == 0 and schedule.intermediate > 0 and cursor["intermediate_done"] != g:
             cursor["action"] = "intermediate"
-            return
+            return None
+        trial = None
+        if len(candidates) > 1 and schedule.subtree > 0:
+            trial, scores, before = try_splits(candidates)
+            decision = trial.decision
+            self.history_.append({"event": "split_trials", "g": g, "chosen": decision.leaf,
+                                  "leaves": [c.leaf for c in candidates],
+                                  "heldout_elbo": [round(v, 4) for v in scores],
+                                  "heldout_elbo_before": round(before, 4)})  # fmt: skip
+            self.history_.extend(trial.records)
+            cursor["split_init"] = decision.leaf
         left, right = model.split_leaf(decision.leaf)
+        if trial is not None:
+            model.load_state_dict(trial.weights)
         logger.info("%s", decision.reason)
         self.history_.append({"event": "split", "leaf": decision.leaf, "children": [left, right],
                               "samples": len(decision.subset), "g": g,
                               "reason": decision.reason})  # fmt: skip
         cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
+        return None if trial is None else trial.phase
 
     def _prune(self, X: np.ndarray, min_fraction: float | None = None) -> None:
         """Remove the smallest leaf while it holds under ``min_fraction`` of X's argmax
@@ -197,12 +247,14 @@ class TreeGrowth:
             driver={"cursor": cursor, "history": self.history_},
         )  # fmt: skip
 
-    def _checkpoint_boundary(self, ckpt: Checkpoint | None, cursor: dict, subset) -> None:
+    def _checkpoint_boundary(
+        self, ckpt: Checkpoint | None, cursor: dict, subset, state: PhaseState | None = None
+    ) -> None:
         if self._gather is not None:  # every rank must have taken the same decisions
             rows = None if subset is None else np.asarray(subset).tolist()
             self._gather.check_same([cursor, self.module_.tree.to_dict(), rows], "the tree")
         if ckpt is not None:
-            self._save_checkpoint(ckpt, cursor, subset, None)
+            self._save_checkpoint(ckpt, cursor, subset, state)
 
     def _load_checkpoint(self, ckpt: Checkpoint) -> tuple[dict, Any, PhaseState | None]:
         resumed = ckpt.load()  # ValueError when it is a checkpoint of another run

@@ -60,6 +60,11 @@ class Schedule:
     - ``subtree_epochs`` (steps unit): a subtree phase runs this many passes over the rows of the
       split leaf, as the paper's epochs do, instead of ``subtree`` steps whatever their number
       (at least ``min_steps_fraction`` of ``subtree``); None (default) keeps ``subtree`` steps.
+    - ``split_candidates``: how many leaves compete for each split (1, the default: the paper's
+      leaf with the most confident samples). With k > 1, the first k of that order are each split
+      in a copy of the model and their subtrees trained for ``split_trial`` of the subtree phase;
+      the one with the best ELBO on a held-out slice of the training rows is kept and goes on
+      from its trial (``estimators/treevae_split_trials.py``).
 
     Speed: ``leaf_eps`` (ε, in [0, 1)) makes the full-tree phases decode a leaf only on the rows
     whose path probability exceeds it (``models/treevae/leaf_decoding.py``); the skipped path
@@ -94,6 +99,8 @@ class Schedule:
     split_init: str = "random"
     split_init_warmup: float = 0.25
     split_space: str = "router"
+    split_candidates: int = 1
+    split_trial: float = 0.25
     leaf_eps: float = 0.0
     leaf_min_rows: int = 16
     precision: str = "fp32"
@@ -104,8 +111,12 @@ class Schedule:
             self,
             ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs"),
             ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap", "max_epochs",
-             "min_steps_fraction", "growth_kl_max", "split_init_warmup", "subtree_epochs"),
+             "min_steps_fraction", "growth_kl_max", "split_init_warmup", "subtree_epochs",
+             "split_trial"),
         )  # fmt: skip
+        count = self.split_candidates
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+            raise ValueError(f"schedule 'split_candidates' must be an integer ≥ 1, got {count!r}")
         if self.split_space not in ("router", "encoder", "input"):
             raise ValueError(
                 "schedule 'split_space' must be 'router', 'encoder' or 'input', "
@@ -122,7 +133,7 @@ class Schedule:
         rows = self.leaf_min_rows
         if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
             raise ValueError(f"schedule 'leaf_min_rows' must be an integer ≥ 1, got {rows!r}")
-        for name in ("min_steps_fraction", "growth_kl_max", "split_init_warmup"):
+        for name in ("min_steps_fraction", "growth_kl_max", "split_init_warmup", "split_trial"):
             if getattr(self, name) > 1:
                 raise ValueError(f"schedule {name!r} must be at most 1, got {getattr(self, name)}")
 

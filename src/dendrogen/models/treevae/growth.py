@@ -50,22 +50,48 @@ def choose_split(
     Unlike the reference code, a leaf at max depth or with too few samples is skipped and the
     next one considered, rather than stopping growth for good (treevae.md §10.1).
     """
+    return split_candidates(
+        tree, probs, 1, max_leaves=max_leaves, max_depth=max_depth, min_samples=min_samples,
+        min_mass=min_mass, threshold_cap=threshold_cap,
+    )[0]  # fmt: skip
+
+
+def split_candidates(
+    tree: Tree,
+    probs: np.ndarray,
+    count: int,
+    *,
+    max_leaves: int,
+    max_depth: int,
+    min_samples: int,
+    min_mass: float = 0.01,
+    threshold_cap: float = 0.5,
+) -> list[SplitDecision]:
+    """The first ``count`` leaves :func:`choose_split` would consider, most confident samples
+    first, each with its subset; or a single decision with ``leaf=None`` saying why growth
+    stops. The keyword arguments are :func:`choose_split`'s."""
     leaves = tree.leaves
     if probs.shape[1] != len(leaves):
         raise ValueError(f"probs has {probs.shape[1]} columns for {len(leaves)} leaves")
     n_eff = effective_leaves(probs, min_mass)
     if n_eff >= max_leaves:
-        return SplitDecision(None, 0.0, None, f"{n_eff} leaves hold data (max_leaves reached)")
+        return [SplitDecision(None, 0.0, None, f"{n_eff} leaves hold data (max_leaves reached)")]
     threshold = min(1.0 / max(n_eff, 1), threshold_cap)
     confident = probs >= threshold
     counts = confident.sum(axis=0)
+    found: list[SplitDecision] = []
     for col in np.argsort(-counts, kind="stable"):
         leaf = leaves[col]
         if counts[col] < min_samples or tree.depth(leaf) >= max_depth:
             continue
         subset = np.flatnonzero(confident[:, col])
-        return SplitDecision(leaf, threshold, subset, f"split leaf {leaf} ({counts[col]} samples)")
-    return SplitDecision(None, threshold, None, "no leaf has enough samples below max_depth")
+        reason = f"split leaf {leaf} ({counts[col]} samples)"
+        found.append(SplitDecision(leaf, threshold, subset, reason))
+        if len(found) == count:
+            break
+    if not found:
+        return [SplitDecision(None, threshold, None, "no leaf has enough samples below max_depth")]
+    return found
 
 
 def smallest_leaf_to_prune(

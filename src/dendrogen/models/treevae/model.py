@@ -179,6 +179,14 @@ class TreeVAEModel(nn.Module):
                     mods.append(bank[k])
         return mods
 
+    def subtree_parameters(self, leaf: int) -> list[nn.Parameter]:
+        """What a subtree phase trains after ``leaf`` was split: its children's modules and its
+        two routers (:meth:`subtree_loss`)."""
+        params = [p for m in self.node_modules(self.tree.children(leaf)) for p in m.parameters()]
+        params += list(self.post_routers[_key(leaf)].parameters())
+        params += list(self.prior_routers[_key(leaf)].parameters())
+        return params
+
     # ------------------------------------------------------------------ inference
     def bottom_up_pass(self, x: Tensor) -> list[Tensor]:
         """Deterministic activations ``[d_0, ..., d_H]`` (eq. 6); d_k is (B, w_k)."""
