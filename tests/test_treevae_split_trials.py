@@ -143,3 +143,27 @@ def test_split_init_runs_inside_each_trial(nested):
 def test_bad_split_trial_settings(nested, schedule, match):
     with pytest.raises(ValueError, match=match):
         _model(**schedule).fit(nested)
+
+
+def test_contrastive_trials_train_on_augmented_views(monkeypatch):
+    """The contrastive model's subtree loss needs its pairs of views in the trials too."""
+    from dendrogen.data.synthetic import make_colour_shapes
+    from dendrogen.training import Trainer
+
+    calls = []
+    original = Trainer.run
+
+    def spy(self, phase, model, *args, **kwargs):
+        calls.append((phase.name, kwargs.get("stop_at"), kwargs.get("augment") is not None))
+        return original(self, phase, model, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "run", spy)
+    X = make_colour_shapes(192, n_fine=2, size=16, random_state=0).X
+    model = TreeVAE(
+        contrastive=True, max_leaves=4, max_depth=3, latent_dim=4, width=16, batch_size=16,
+        random_state=0, schedule=dict(initial=80, subtree=4, intermediate=0, finetune=4,
+                                      split_candidates=2),
+    ).fit(X)  # fmt: skip
+    assert any(e.get("event") == "split_trials" for e in model.history_)
+    trials = [c for c in calls if c[0] == "subtree" and c[1] is not None]
+    assert trials and all(augmented for *_, augmented in calls), calls

@@ -116,6 +116,7 @@ class TreeGrowth:
                     on_checkpoint=lambda state: last.__setitem__(slice(None), [state]),
                     describe=lambda: f"trial of leaf {leaf}", phase_index=cursor["phases_run"],
                     stop_at=max(1, round(phase.steps * schedule.split_trial)),
+                    augment=getattr(self, "_augment_pairs", None),
                 )  # fmt: skip
                 return last[-1], records
 

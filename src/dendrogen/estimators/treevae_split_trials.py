@@ -6,8 +6,8 @@ subtree trained for ``split_trial`` of its phase, on the leaf's confident rows m
 slice of the training set; the split whose copy has the best mean ELBO on that slice wins. The
 model takes the winner's weights, and the winner's subtree phase goes on from where its trial
 stopped, so the chosen split costs no extra steps and every other candidate costs its trial.
-Each trial starts from the same random state, so the first candidate's trial is the first part
-of the subtree phase the paper's rule would have run.
+Every trial starts from the same random state, so the candidates differ only in the leaf they
+split. The held-out rows are left out of every candidate's subtree phase, the winner's included.
 """
 
 from __future__ import annotations
