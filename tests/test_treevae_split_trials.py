@@ -94,9 +94,7 @@ def test_a_fit_interrupted_around_a_trial_resumes_to_the_same_model(
 ):
     """Trials save nothing; the choice is saved with the winner's phase state (its trial is
     10 of the subtree's 40 steps), and the phase resumes from it."""
-    import dendrogen.estimators.treevae_split_trials as trials
-
-    original_save, original_score = TreeVAE._save_checkpoint, trials.row_elbos
+    original_save, original_score = TreeVAE._save_checkpoint, TreeVAE._elbo_terms
     stop = {"after the choice": _stop_at_save(10), "after the trial": _stop_at_save(25)}.get(where)
     scored = {"n": 0}
 
@@ -112,11 +110,11 @@ def test_a_fit_interrupted_around_a_trial_resumes_to_the_same_model(
         return original_score(*args, **kwargs)
 
     monkeypatch.setattr(TreeVAE, "_save_checkpoint", saving)
-    monkeypatch.setattr(trials, "row_elbos", scoring)
+    monkeypatch.setattr(TreeVAE, "_elbo_terms", scoring)
     with pytest.raises(KeyboardInterrupt):
         _model().fit(nested, checkpoint_dir=tmp_path / "ckpt")
     monkeypatch.setattr(TreeVAE, "_save_checkpoint", original_save)
-    monkeypatch.setattr(trials, "row_elbos", original_score)
+    monkeypatch.setattr(TreeVAE, "_elbo_terms", original_score)
     resumed = _model().fit(nested, checkpoint_dir=tmp_path / "ckpt")
     assert resumed.tree_.to_dict() == fitted.tree_.to_dict()
     np.testing.assert_allclose(resumed.predict_proba(nested), fitted.predict_proba(nested),

@@ -264,10 +264,15 @@ class DeepEstimator(BaseEstimator):
         return resolve_device(getattr(self, "device", "cpu"))
 
     def _batched(
-        self, X: np.ndarray, fn: Callable[[torch.Tensor], Any], batch_size: int = 2048
+        self,
+        X: np.ndarray,
+        fn: Callable[[torch.Tensor], Any],
+        batch_size: int = 2048,
+        module: torch.nn.Module | None = None,
     ) -> list[Any]:
-        """Run ``fn`` on successive batches of X in eval mode without gradients."""
-        module = self.module_
+        """Run ``fn`` on successive batches of X with ``module`` (default ``module_``) in eval
+        mode without gradients."""
+        module = self.module_ if module is None else module
         was_training = module.training
         module.eval()
         out = []

@@ -328,11 +328,17 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
 
     def elbo_terms(self, X: Any) -> dict[str, np.ndarray]:
         """Per-sample ELBO, reconstruction loss RL = −L_rec and KL terms (α = 1), each (N,)."""
-        X = self._validate(X, reset=False)
+        return self._elbo_terms(self._validate(X, reset=False))
+
+    def _elbo_terms(self, X: np.ndarray, module: TreeVAEModel | None = None) -> dict:
+        """:meth:`elbo_terms` of validated X under ``module`` (default ``module_``; split trials
+        score copies of it)."""
+        module = self.module_ if module is None else module
         with fixed_noise(self.random_state):
             parts = self._batched(
-                X, lambda xb: {k: v.cpu().numpy() for k, v in self.module_.elbo_terms(xb).items()}
-            )
+                X, lambda xb: {k: v.cpu().numpy() for k, v in module.elbo_terms(xb).items()},
+                module=module,
+            )  # fmt: skip
         terms = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
         return {"elbo": terms["rec"] - kl, "rl": -terms["rec"], **terms}

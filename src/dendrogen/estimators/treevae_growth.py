@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dendrogen.estimators.treevae_split_trials import best_split, held_out_rows, score_on_rows
+from dendrogen.estimators.treevae_split_trials import best_split, held_out_rows
 from dendrogen.models.treevae.growth import smallest_leaf_to_prune, split_candidates
 from dendrogen.models.treevae.split_init import initialise_split
 from dendrogen.training import Checkpoint, PhaseState
-from dendrogen.training.distributed import on_main
+from dendrogen.training.distributed import on_main, over_rows
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,10 @@ class TreeGrowth:
                 )  # fmt: skip
                 return last[-1], records
 
-            score = score_on_rows(self._gather, X[held], data.device, trainer.seed)
+            def score(candidate) -> float:  # its mean ELBO on the held-out rows (all ranks)
+                elbo = lambda rows: self._elbo_terms(rows, candidate)["elbo"]  # noqa: E731
+                return float(over_rows(self._gather, X[held], elbo, "scoring a split").mean())
+
             return (*best_split(model, kept, train, score), score(model))
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:

@@ -20,10 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dendrogen.estimators.base import fixed_noise
 from dendrogen.models.treevae.growth import SplitDecision
 from dendrogen.training import PhaseState
-from dendrogen.training.distributed import over_rows
 
 #: The share of the training rows held out to score the candidates, and its cap in rows.
 HELD_OUT_FRACTION = 0.1
@@ -49,23 +47,6 @@ def held_out_rows(n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def row_elbos(model: torch.nn.Module, x: np.ndarray, device: Any, seed: int) -> np.ndarray:
-    """The ELBO (α = 1, every leaf decoded) of each row of x (N, ...), in eval mode with fixed
-    noise; (N,)."""
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        with torch.inference_mode(), fixed_noise(seed):
-            for start in range(0, x.shape[0], 2048):
-                terms = model.elbo_terms(torch.from_numpy(x[start : start + 2048]).to(device))
-                kl = terms["kl_root"] + terms["kl_nodes"] + terms["kl_decisions"]
-                out.append((terms["rec"] - kl).cpu().numpy())
-    finally:
-        model.train(was_training)
-    return np.concatenate(out)
-
-
 def best_split(
     model: torch.nn.Module,
     candidates: list[SplitDecision],
@@ -88,18 +69,7 @@ def best_split(
             phase, records = train(trial_model, decision)
         scores.append(score(trial_model))
         if best is None or scores[-1] > best.elbo:
-            weights = {k: v.detach().clone() for k, v in trial_model.state_dict().items()}
-            best = SplitTrial(decision, scores[-1], weights, phase, records)
+            # The copy is not trained again, so its tensors can be kept as they are.
+            best = SplitTrial(decision, scores[-1], trial_model.state_dict(), phase, records)
     assert best is not None, "best_split needs at least one candidate"
     return best, scores
-
-
-def score_on_rows(world: Any, x: np.ndarray, device: Any, seed: int) -> Callable:
-    """A ``score`` for :func:`best_split`: the mean :func:`row_elbos` over x, computed in
-    blocks over the ranks of a data-parallel fit (so every rank gets the same number)."""
-
-    def score(model: torch.nn.Module) -> float:
-        compute = lambda rows: row_elbos(model, rows, device, seed)  # noqa: E731
-        return float(over_rows(world, x, compute, "scoring a split").mean())
-
-    return score
