@@ -127,7 +127,14 @@ def fit_one(job: tuple[str, int, dict]) -> dict:
     seconds = time.perf_counter() - start
     scores = model.evaluate(Xt, yt)
     empty = int(model.n_leaves_ - len(np.unique(model.labels_)))
-    return {"seed": seed, "fit_s": round(seconds, 1), "empty_leaves": empty, **scores}
+    row = {"seed": seed, "fit_s": round(seconds, 1), "empty_leaves": empty, **scores}
+    trials = [e for e in model.history_ if e.get("event") == "split_trials"]
+    if trials:  # split_candidates > 1: how often a split raised the held-out ELBO at all
+        row["trial_decisions"] = len(trials)
+        row["trial_decisions_all_below_unsplit"] = sum(
+            max(e["heldout_elbo"]) < e["heldout_elbo_before"] for e in trials
+        )
+    return row
 
 
 def summarize(rows: list[dict], keys: tuple[str, ...]) -> dict:
