@@ -199,6 +199,19 @@ def test_choose_split_stops_at_max_leaves_and_without_candidates():
     assert stop.leaf is None and "enough samples" in stop.reason
 
 
+def test_growth_stops_at_twice_max_leaves_even_when_most_hold_no_data():
+    """Only leaves with 1 % of the mass count towards max_leaves; the total is capped too."""
+    tree = _chain_tree()  # 3 leaves, the first holding all the data
+    probs = np.zeros((100, 3))
+    probs[:, 0] = 1.0
+    assert choose_split(tree, probs, max_leaves=2, max_depth=5, min_samples=1).leaf is not None
+    tree.add_children(tree.leaves[-1])  # 4 leaves, still one holding data
+    probs = np.zeros((100, 4))
+    probs[:, 0] = 1.0
+    stop = choose_split(tree, probs, max_leaves=2, max_depth=5, min_samples=1)
+    assert stop.leaf is None and "2 × max_leaves" in stop.reason
+
+
 def test_smallest_leaf_to_prune():
     tree = _chain_tree()
     assignment = np.array([0] * 60 + [1] * 39 + [2] * 1)
