@@ -3,8 +3,7 @@ synthetic data, data-parallel when started by torchrun (or with its environment 
 writes what each rank ended with to ``OUT/rank<r>.json``.
 
     python distributed_child.py OUT [--models treevae,htvae,vlac] [--batch B] [--split-init S]
-        [--split-candidates K] [--split-children fresh|parent]
-        [--checkpoint DIR] [--die-at STEP] [--mark-at STEP]
+                                    [--checkpoint DIR] [--die-at STEP] [--mark-at STEP]
 
 ``--other-data-on-rank-1`` gives rank 1 the rows of VLAC's data in reverse order.
 ``--die-at`` makes rank 1 SIGKILL itself at that optimizer step of TreeVAE (after the checkpoint
@@ -102,7 +101,6 @@ def main() -> None:
     parser.add_argument("--other-data-on-rank-1", action="store_true")
     parser.add_argument("--split-init", default="random", choices=["random", "kmeans"])
     parser.add_argument("--split-candidates", type=int, default=1)
-    parser.add_argument("--split-children", default="fresh", choices=["fresh", "parent"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     hook_steps(args.die_at, args.mark_at, args.out)
@@ -112,7 +110,6 @@ def main() -> None:
             schedule = TREEVAE["schedule"] | {
                 "split_init": args.split_init,
                 "split_candidates": args.split_candidates,
-                "split_children": args.split_children,
             }
             est = TreeVAE(**(TREEVAE | {"batch_size": args.batch, "schedule": schedule}))
             est.fit(data(), checkpoint_dir=args.checkpoint)

@@ -129,13 +129,10 @@ def test_two_ranks_build_the_same_tree_and_bit_identical_parameters(two_ranks):
     assert events.count("split_init") >= 2 and "split" in events and "prune" in events
 
 
-@pytest.mark.parametrize("children", ["fresh", "parent"])
-def test_two_ranks_choose_the_same_split_by_trials(tmp_path, children):
+def test_two_ranks_choose_the_same_split_by_trials(tmp_path):
     """``split_candidates``: each rank trains the same trial copies in step, and the held-out
-    ELBOs are gathered, so both ranks keep the same winner; children that start as their parent
-    are seated alike on both ranks."""
-    check(torchrun(2, tmp_path, "--models", "treevae", "--split-candidates", "2",
-                   "--split-children", children))  # fmt: skip
+    ELBOs are gathered, so both ranks keep the same winner."""
+    check(torchrun(2, tmp_path, "--models", "treevae", "--split-candidates", "2"))
     first, second = report(tmp_path, 0), report(tmp_path, 1)
     assert first["treevae_digest"] == second["treevae_digest"]
     assert first["treevae_events"] == second["treevae_events"]

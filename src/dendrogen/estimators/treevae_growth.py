@@ -4,9 +4,7 @@ An initial tree of two leaves; growth (each new subtree trained on the samples o
 the rest frozen; the full tree trained every third iteration); pruning of leaves holding under
 ``min_leaf_fraction`` of the data; fine-tuning. With ``schedule={"split_init": "kmeans"}`` each
 split starts from 2-means on its router's input (models/treevae/split_init.py); with
-``{"split_candidates": k}`` k leaves compete for each split (estimators/treevae_split_trials.py);
-with ``{"split_children": "parent"}`` a split leaf's children start as copies of it
-(models/treevae/child_start.py).
+``{"split_candidates": k}`` k leaves compete for each split (estimators/treevae_split_trials.py).
 The ``cursor`` dict says where the fit stands; it is saved with every checkpoint, so a killed fit
 resumes exactly.
 """
@@ -21,7 +19,6 @@ import numpy as np
 import torch
 
 from dendrogen.estimators.treevae_split_trials import best_split, held_out_rows
-from dendrogen.models.treevae.child_start import split_as_parent
 from dendrogen.models.treevae.growth import smallest_leaf_to_prune, split_candidates
 from dendrogen.models.treevae.split_init import initialise_split
 from dendrogen.training import Checkpoint, PhaseState
@@ -80,11 +77,14 @@ class TreeGrowth:
             elif phase_state is not None:  # resuming this subtree's phase mid-way
                 return
             seed = trainer.seed + 7 * cursor["phases_run"]
-            fresh = name == "initial" or schedule.split_children == "fresh"
-            record = on_main(self._gather, lambda: initialise_split(
-                model, rows, node, seed, schedule.split_init, schedule.split_space,
-                reset_children=fresh,
-            ), model, "split init")  # fmt: skip
+            record = on_main(
+                self._gather,
+                lambda: initialise_split(
+                    model, rows, node, seed, schedule.split_init, schedule.split_space
+                ),
+                model,
+                "split init",
+            )
             self.history_.append(record | {"g": cursor["g"]})
             cursor["split_init"] = node
             if ckpt is not None:
@@ -106,7 +106,6 @@ class TreeGrowth:
                     seed = trainer.seed + 7 * cursor["phases_run"]
                     records.append(on_main(self._gather, lambda: initialise_split(
                         trial_model, rows, leaf, seed, schedule.split_init, schedule.split_space,
-                        reset_children=schedule.split_children == "fresh",
                     ), trial_model, "split init") | {"g": cursor["g"]})  # fmt: skip
                 phase = schedule.phase("subtree", schedule.subtree,
                                        trainer.steps_per_epoch(rows.shape[0]), spe)  # fmt: skip
@@ -125,19 +124,7 @@ class TreeGrowth:
                 elbo = lambda rows: self._elbo_terms(rows, candidate)["elbo"]  # noqa: E731
                 return float(over_rows(self._gather, X[held], elbo, "scoring a split").mean())
 
-            return (*best_split(model, kept, train, score, split), score(model))
-
-        def split(target: torch.nn.Module, decision) -> tuple[int, int]:
-            """Split ``decision.leaf`` of ``target``: fresh children (the paper) or, with
-            ``split_children="parent"``, children that start as the leaf
-            (models/treevae/child_start.py), seated on the moments of the leaf's rows."""
-            if schedule.split_children == "fresh":
-                return target.split_leaf(decision.leaf)
-            rows = data[torch.from_numpy(decision.subset).to(data.device)]
-            children = split_as_parent(target, decision.leaf, rows)
-            if self._gather is not None:  # every rank computed the same; make it bit-identical
-                self._gather.sync_module(target)
-            return children
+            return (*best_split(model, kept, train, score), score(model))
 
         def full_loss(x: torch.Tensor, alpha: float) -> dict:
             # sparse leaf decoding where leaf_eps > 0 (models/treevae/leaf_decoding.py)
@@ -151,7 +138,7 @@ class TreeGrowth:
                 cursor["stage"] = "grow"
             elif stage == "grow":
                 if cursor["action"] is None:
-                    phase_state = self._decide_growth(cursor, X, schedule, try_splits, split)
+                    phase_state = self._decide_growth(cursor, X, schedule, try_splits)
                     if cursor["action"] == "subtree":
                         subset = np.asarray(cursor.pop("subset"), dtype=np.int64)
                     self._checkpoint_boundary(ckpt, cursor, subset, phase_state)
@@ -181,12 +168,11 @@ class TreeGrowth:
             self._checkpoint_boundary(ckpt, cursor, subset)
 
     def _decide_growth(
-        self, cursor: dict, X: np.ndarray, schedule, try_splits, split
+        self, cursor: dict, X: np.ndarray, schedule, try_splits
     ) -> PhaseState | None:
-        """Set ``cursor`` to the next growth action: intermediate training, a split (made by
-        ``split(model, decision)``), or stop. With several split candidates,
-        ``try_splits(candidates)`` picks one; the winner's subtree phase state (to go on from)
-        is returned, else None."""
+        """Set ``cursor`` to the next growth action: intermediate training, a split, or stop.
+        With several split candidates, ``try_splits(candidates)`` picks one; the winner's
+        subtree phase state (to go on from) is returned, else None."""
         model = self.module_
         g = cursor["g"]
         if g >= self.max_growth_iterations:
@@ -217,7 +203,7 @@ class TreeGrowth:
                                   "heldout_elbo_before": round(before, 4)})  # fmt: skip
             self.history_.extend(trial.records)
             cursor["split_init"] = decision.leaf
-        left, right = split(model, decision)
+        left, right = model.split_leaf(decision.leaf)
         if trial is not None:
             model.load_state_dict(trial.weights)
         logger.info("%s", decision.reason)

@@ -52,14 +52,12 @@ def best_split(
     candidates: list[SplitDecision],
     train: Callable[[torch.nn.Module, SplitDecision], tuple[PhaseState, list[dict]]],
     score: Callable[[torch.nn.Module], float],
-    split: Callable[[torch.nn.Module, SplitDecision], Any],
 ) -> tuple[SplitTrial, list[float]]:
     """Try every candidate on a copy of ``model`` and return the best trial with every
     candidate's score (in the order of ``candidates``).
 
-    ``split(copy, decision)`` splits the copy at ``decision.leaf``; ``train(copy, decision)``
-    then trains it and returns the phase state to resume from and history records;
-    ``score(copy)`` is its held-out mean ELBO.
+    ``train(copy, decision)`` trains the copy, already split at ``decision.leaf``, and returns the
+    phase state to resume from and history records; ``score(copy)`` is its held-out mean ELBO.
     A tie keeps the earlier candidate (the paper's order).
     """
     best: SplitTrial | None = None
@@ -67,7 +65,7 @@ def best_split(
     for decision in candidates:
         trial_model = copy.deepcopy(model)
         with torch.random.fork_rng(devices=[]):  # every trial starts from the same RNG state
-            split(trial_model, decision)
+            trial_model.split_leaf(decision.leaf)
             phase, records = train(trial_model, decision)
         scores.append(score(trial_model))
         if best is None or scores[-1] > best.elbo:

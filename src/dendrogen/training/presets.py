@@ -65,10 +65,6 @@ class Schedule:
       in a copy of the model and their subtrees trained for ``split_trial`` of the subtree phase;
       the one with the best ELBO on a held-out slice of the training rows is kept and goes on
       from its trial (``estimators/treevae_split_trials.py``).
-    - ``split_children``: "fresh" (the paper, the default: a split leaf's children get new
-      modules) or "parent" (they start as copies of the leaf: its decoder, an identity prior and
-      a head that defers to it, so the split model starts at the unsplit ELBO;
-      ``models/treevae/child_start.py``).
 
     Speed: ``leaf_eps`` (ε, in [0, 1)) makes the full-tree phases decode a leaf only on the rows
     whose path probability exceeds it (``models/treevae/leaf_decoding.py``); the skipped path
@@ -105,7 +101,6 @@ class Schedule:
     split_space: str = "router"
     split_candidates: int = 1
     split_trial: float = 0.25
-    split_children: str = "fresh"
     leaf_eps: float = 0.0
     leaf_min_rows: int = 16
     precision: str = "fp32"
@@ -126,11 +121,6 @@ class Schedule:
             raise ValueError(
                 "schedule 'split_space' must be 'router', 'encoder' or 'input', "
                 f"got {self.split_space!r}"
-            )
-        if self.split_children not in ("fresh", "parent"):
-            raise ValueError(
-                "schedule 'split_children' must be 'fresh' or 'parent', "
-                f"got {self.split_children!r}"
             )
         if self.split_init not in ("random", "kmeans", "gmm"):
             raise ValueError(

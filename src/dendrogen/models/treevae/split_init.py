@@ -145,13 +145,11 @@ def initialise_split(
     seed: int,
     method: str = "kmeans",
     space: str = "router",
-    reset_children: bool = True,
 ) -> dict:
     """Split the rows ``x`` (N, ...) that reach internal ``node`` in two (:func:`bisect` with
     ``method`` on :func:`split_features` in ``space``) and fit the node's posterior router, on
-    its own input, to that partition; the prior router restarts from fresh weights, and so do
-    the node's children unless ``reset_children`` is False (children that start as their parent,
-    :mod:`.child_start`). Returns a record for the fit's history."""
+    its own input, to that partition; the node's children and prior router restart from fresh
+    weights. Returns a record for the fit's history."""
     all_acts = node_router_inputs(model, x)
     features = split_features(model, x, node, space, all_acts).cpu().numpy()
     labels = bisect(reduce_dims(features, seed), seed, method)
@@ -159,8 +157,8 @@ def initialise_split(
     # The children and the prior router start afresh: after the initial tree's warm-up they were
     # fitted to the random split that this one replaces.
     torch.manual_seed(seed)
-    children = model.node_modules(model.tree.children(node)) if reset_children else []
-    reset_parameters([*children, model.prior_routers[str(node)]])
+    reset_parameters(model.node_modules(model.tree.children(node)))
+    reset_parameters([model.prior_routers[str(node)]])
     generator = torch.Generator().manual_seed(seed)
     agreement = fit_router_to(model.post_routers[str(node)], acts, labels, generator=generator)
     return {"event": "split_init", "node": node, "sizes": np.bincount(labels, minlength=2).tolist(),
