@@ -111,8 +111,31 @@ def ward_scores(X: np.ndarray, y: np.ndarray, n_leaves: int) -> dict:
     }
 
 
-def fit_one(job: tuple[str, int, dict]) -> dict:
-    data, seed, settings = job
+def arrangement_dps(model, X: np.ndarray, y: np.ndarray) -> dict:
+    """DP of the fitted leaves under other hierarchies over them: the best label-informed linkage
+    (a reference point that uses the labels) and two label-free Ward linkages of the leaves'
+    centroids, on the pixels and on the root's posterior means. Says how much of a DP gap lies in
+    the arrangement of the leaves, and whether the data alone could find a better one."""
+    from scipy.cluster.hierarchy import linkage
+    from treevae_leaf_arrangement import arranged_dp
+
+    from dendrogen.metrics import dendrogram_purity
+    from dendrogen.tree import Tree
+
+    column = model.predict(X)
+    used, column = np.unique(column, return_inverse=True)  # leaves that hold rows, renumbered
+    out = {"dp_arranged_labels": arranged_dp(column, y, len(used))}
+    if len(used) < 3:
+        return {**out, "dp_arranged_pixels": np.nan, "dp_arranged_root_z": np.nan}
+    for name, features in (("pixels", X.reshape(len(X), -1)), ("root_z", model.transform(X))):
+        centroids = np.stack([features[column == k].mean(0) for k in range(len(used))])
+        tree = Tree.from_linkage(linkage(centroids, method="ward"))
+        out[f"dp_arranged_{name}"] = dendrogram_purity(tree, column, y)
+    return out
+
+
+def fit_one(job: tuple[str, int, dict, bool]) -> dict:
+    data, seed, settings, arrangement = job
     import torch
 
     torch.set_num_threads(1)
@@ -128,6 +151,8 @@ def fit_one(job: tuple[str, int, dict]) -> dict:
     scores = model.evaluate(Xt, yt)
     empty = int(model.n_leaves_ - len(np.unique(model.labels_)))
     row = {"seed": seed, "fit_s": round(seconds, 1), "empty_leaves": empty, **scores}
+    if arrangement:
+        row.update(arrangement_dps(model, Xt, yt))
     trials = [e for e in model.history_ if e.get("event") == "split_trials"]
     if trials:  # split_candidates > 1: how often a split raised the held-out ELBO at all
         row["trial_decisions"] = len(trials)
@@ -153,12 +178,14 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--set", dest="settings", action="append", default=[])
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--arrangement", action="store_true",
+                    help="also score the fitted leaves under other hierarchies (arrangement_dps)")
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
     settings = parse_settings(args.settings)
     _, _, Xt, yt, _ = load(args.data)
     started = time.perf_counter()
-    jobs = [(args.data, s, settings) for s in args.seeds]
+    jobs = [(args.data, s, settings, args.arrangement) for s in args.seeds]
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         rows = []
         for row in pool.imap(fit_one, jobs):
@@ -171,6 +198,8 @@ def main() -> None:
     n_leaves = int(np.median([r["n_leaves"] for r in rows]))
     ward = ward_scores(Xt, yt, n_leaves)
     keys = ("dp", "lp", "acc", "nmi", "elbo", "fit_s")
+    if args.arrangement:
+        keys += ("dp_arranged_labels", "dp_arranged_pixels", "dp_arranged_root_z")
     summary = summarize(rows, keys)
     print(f"\n{args.data}, {len(rows)} seeds, settings {settings or 'default'}; wall {wall:.0f} s")
     print("| metric | mean ± std | min | median | Ward (same leaves) |")
