@@ -178,8 +178,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--set", dest="settings", action="append", default=[])
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--arrangement", action="store_true",
-                    help="also score the fitted leaves under other hierarchies (arrangement_dps)")
+    ap.add_argument(
+        "--arrangement",
+        action="store_true",
+        help="also score the fitted leaves under other hierarchies (arrangement_dps)",
+    )
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
     settings = parse_settings(args.settings)
