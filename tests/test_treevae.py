@@ -220,7 +220,7 @@ def test_smallest_leaf_to_prune():
 
 
 def test_schedules_of_the_presets():
-    fast = make_schedule("fast").phase("subtree", 500, steps_per_epoch=10)
+    fast = make_schedule("fast").phase("subtree", 500, steps_per_epoch=50)  # 10 passes: 500
     assert fast.steps == 500 and fast.alpha(0) == 0 and fast.alpha(250) == 1  # ramp in 1st half
     assert fast.lr_factor(333) == 1 and fast.lr_factor(334) == pytest.approx(0.1)
     paper = make_schedule("paper")
@@ -244,11 +244,12 @@ def test_schedules_of_the_presets():
 def test_subtree_epochs_budget_a_subtree_by_the_rows_of_its_leaf():
     """The paper's subtrees train for epochs of their own rows: a split of a large leaf gets more
     steps than one of a small leaf; a floor keeps a tiny leaf's subtree from a handful of steps."""
-    schedule = make_schedule("fast", {"subtree_epochs": 10})
+    schedule = make_schedule("fast")  # subtree_epochs=10 since session 15
     steps = [schedule.phase("subtree", 500, spe, 235).steps for spe in (117, 30, 2)]
     assert steps == [1170, 300, 125]
     assert schedule.phase("initial", 2000, steps_per_epoch=235).steps == 2000  # subtrees only
-    assert make_schedule("fast").phase("subtree", 500, steps_per_epoch=117).steps == 500
+    fixed = make_schedule("fast", {"subtree_epochs": None})  # the step budget, as before
+    assert fixed.phase("subtree", 500, steps_per_epoch=117).steps == 500
     with pytest.raises(ValueError, match="subtree_epochs"):
         make_schedule("fast", {"subtree_epochs": 0})
 

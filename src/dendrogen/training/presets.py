@@ -59,7 +59,9 @@ class Schedule:
       on Fashion-MNIST, over 9 and 3 seeds, BENCHMARKS.md).
     - ``subtree_epochs`` (steps unit): a subtree phase runs this many passes over the rows of the
       split leaf, as the paper's epochs do, instead of ``subtree`` steps whatever their number
-      (at least ``min_steps_fraction`` of ``subtree``); None (default) keeps ``subtree`` steps.
+      (at least ``min_steps_fraction`` of ``subtree``); None keeps ``subtree`` steps. ``fast``
+      sets 10 (since session 15: level or better on digits, Fashion-MNIST at 10 and 20 leaves
+      and the nested clusters, BENCHMARKS.md).
     - ``split_candidates``: how many leaves compete for each split (1, the default: the paper's
       leaf with the most confident samples). With k > 1, the first k of that order are each split
       in a copy of the model and their subtrees trained for ``split_trial`` of the subtree phase;
@@ -255,8 +257,11 @@ class VAESchedule:
 #: (the default) spends optimizer steps, not epochs, at most 100 passes over the training set per
 #: phase (so a small data set is not over-trained); ``tiny`` exists for tests and estimator
 #: checks. All three start splits from random routers, as the paper does: ``split_init="kmeans"``
-#: (models/treevae/split_init.py) helped on nested synthetic clusters and digits, but its two
-#: Fashion-MNIST fits scored lower (BENCHMARKS.md, "Trustworthy trees"), so it is an option.
+#: (models/treevae/split_init.py) helped on nested synthetic clusters but scored lower on digits
+#: (5 seeds) and on Fashion-MNIST (3 seeds; BENCHMARKS.md, "Trustworthy trees"), so it is an
+#: option.
+#: ``fast`` budgets each subtree in passes over its leaf's rows (``subtree_epochs=10``: the
+#: first, largest splits train longest, small leaves stop at a quarter of ``subtree``).
 #: ``fast`` decodes sparsely (``leaf_eps=1e-3``): a grown tree's full-tree step is about 2× as
 #: fast and no seed table measured a loss of quality (BENCHMARKS.md, "Sparse leaf decoding").
 TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
@@ -269,7 +274,7 @@ TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
     },
     "fast": {
         "schedule": dict(unit="steps", initial=2000, subtree=500, intermediate=500, finetune=2000,
-                         max_epochs=100, leaf_eps=1e-3),
+                         max_epochs=100, subtree_epochs=10, leaf_eps=1e-3),
         "learning_rate": 1e-3, "batch_size": 256,
     },
     "tiny": {
