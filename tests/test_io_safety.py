@@ -23,7 +23,8 @@ from dendrogen import TreeVAE, io
 
 TINY = dict(
     max_leaves=3, max_depth=2, latent_dim=2, width=8, batch_size=16, likelihood="gaussian",
-    schedule=dict(initial=20, subtree=10, intermediate=0, finetune=10), random_state=0,
+    schedule=dict(initial=20, subtree=10, intermediate=0, finetune=10, subtree_epochs=None),
+    random_state=0,
     verbose=False, min_leaf_fraction=0.0,
 )  # fmt: skip
 

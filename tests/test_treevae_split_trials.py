@@ -13,7 +13,10 @@ from dendrogen.estimators.treevae_split_trials import held_out_rows
 from dendrogen.models.treevae.growth import choose_split, split_candidates
 from dendrogen.tree import Tree
 
-SCHEDULE = dict(initial=60, subtree=40, intermediate=0, finetune=20, split_candidates=3)
+# Fixed 40-step subtrees (not ``fast``'s 10 passes over the leaf), so that every subtree phase's
+# full length is known to the test.
+SCHEDULE = dict(initial=60, subtree=40, intermediate=0, finetune=20, split_candidates=3,
+                subtree_epochs=None)  # fmt: skip
 
 
 def _model(**schedule) -> TreeVAE:
