@@ -247,6 +247,7 @@ def test_subtree_epochs_budget_a_subtree_by_the_rows_of_its_leaf():
     schedule = make_schedule("fast")  # subtree_epochs=10 since session 15
     steps = [schedule.phase("subtree", 500, spe, 235).steps for spe in (117, 30, 2)]
     assert steps == [1170, 300, 125]
+    assert schedule.phase("subtree", 500, steps_per_epoch=1000).steps == 2000  # 4 × subtree
     assert schedule.phase("initial", 2000, steps_per_epoch=235).steps == 2000  # subtrees only
     fixed = make_schedule("fast", {"subtree_epochs": None})  # the step budget, as before
     assert fixed.phase("subtree", 500, steps_per_epoch=117).steps == 500
