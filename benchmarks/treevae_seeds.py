@@ -151,6 +151,8 @@ def fit_one(job: tuple[str, int, dict, bool]) -> dict:
     scores = model.evaluate(Xt, yt)
     empty = int(model.n_leaves_ - len(np.unique(model.labels_)))
     row = {"seed": seed, "fit_s": round(seconds, 1), "empty_leaves": empty, **scores}
+    stops = [e["reason"] for e in model.history_ if e.get("event") == "stop"]
+    row["growth_stop"] = stops[-1] if stops else "max_growth_iterations"
     if arrangement:
         row.update(arrangement_dps(model, Xt, yt))
     trials = [e for e in model.history_ if e.get("event") == "split_trials"]
@@ -166,6 +168,10 @@ def summarize(rows: list[dict], keys: tuple[str, ...]) -> dict:
     out = {}
     for k in keys:
         v = np.asarray([r[k] for r in rows], float)
+        v = v[~np.isnan(v)]  # arrangement DPs are NaN for trees of fewer than 3 leaves
+        if not len(v):
+            out[k] = {"mean": np.nan, "std": np.nan, "min": np.nan, "median": np.nan}
+            continue
         out[k] = {"mean": v.mean(), "std": v.std(ddof=1) if len(v) > 1 else 0.0,
                   "min": v.min(), "median": float(np.median(v))}  # fmt: skip
     return out
@@ -196,7 +202,8 @@ def main() -> None:
             print(f"seed {row['seed']}: DP {row.get('dp', 0):.3f} LP {row.get('lp', 0):.3f} "
                   f"ACC {row.get('acc', 0):.3f} NMI {row.get('nmi', 0):.3f} "
                   f"ELBO {row['elbo']:.2f} leaves {row['n_leaves']:.0f} "
-                  f"empty {row['empty_leaves']} fit {row['fit_s']:.0f} s", flush=True)  # fmt: skip
+                  f"empty {row['empty_leaves']} fit {row['fit_s']:.0f} s; "
+                  f"growth stopped: {row['growth_stop']}", flush=True)  # fmt: skip
     wall = time.perf_counter() - started
     n_leaves = int(np.median([r["n_leaves"] for r in rows]))
     ward = ward_scores(Xt, yt, n_leaves)
