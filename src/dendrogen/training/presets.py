@@ -64,9 +64,8 @@ class Schedule:
       split leaf, as the paper's epochs do, instead of ``subtree`` steps whatever their number
       (at least ``min_steps_fraction`` of ``subtree``, at most ``SUBTREE_EPOCHS_MAX_FACTOR`` (4)
       times it, so that on data far larger than Fashion-MNIST a subtree does not outgrow the
-      budget); None keeps ``subtree`` steps. ``fast``
-      sets 10 (since session 15: level or better on digits, Fashion-MNIST at 10 and 20 leaves
-      and the nested clusters, BENCHMARKS.md).
+      budget); None keeps ``subtree`` steps. ``fast`` sets 10 (since session 15: level or better
+      on digits, Fashion-MNIST at 10 and 20 leaves and the nested clusters, BENCHMARKS.md).
     - ``split_candidates``: how many leaves compete for each split (1, the default: the paper's
       leaf with the most confident samples). With k > 1, the first k of that order are each split
       in a copy of the model and their subtrees trained for ``split_trial`` of the subtree phase;
