@@ -153,6 +153,8 @@ def fit_one(job: tuple[str, int, dict, bool]) -> dict:
     row = {"seed": seed, "fit_s": round(seconds, 1), "empty_leaves": empty, **scores}
     stops = [e["reason"] for e in model.history_ if e.get("event") == "stop"]
     row["growth_stop"] = stops[-1] if stops else "max_growth_iterations"
+    row["splits"] = sum(e.get("event") == "split" for e in model.history_)
+    row["undone_splits"] = sum(e.get("event") == "undo_split" for e in model.history_)
     if arrangement:
         row.update(arrangement_dps(model, Xt, yt))
     trials = [e for e in model.history_ if e.get("event") == "split_trials"]
@@ -202,7 +204,8 @@ def main() -> None:
             print(f"seed {row['seed']}: DP {row.get('dp', 0):.3f} LP {row.get('lp', 0):.3f} "
                   f"ACC {row.get('acc', 0):.3f} NMI {row.get('nmi', 0):.3f} "
                   f"ELBO {row['elbo']:.2f} leaves {row['n_leaves']:.0f} "
-                  f"empty {row['empty_leaves']} fit {row['fit_s']:.0f} s; "
+                  f"empty {row['empty_leaves']} fit {row['fit_s']:.0f} s; splits "
+                  f"{row['splits']} ({row['undone_splits']} undone); "
                   f"growth stopped: {row['growth_stop']}", flush=True)  # fmt: skip
     wall = time.perf_counter() - started
     n_leaves = int(np.median([r["n_leaves"] for r in rows]))

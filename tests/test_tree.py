@@ -99,6 +99,17 @@ def test_remove_leaf_without_collapse_keeps_pass_through():
         lone.remove_leaf(0)
 
 
+def test_merge_children_makes_a_node_a_leaf_again():
+    tree = example()
+    with pytest.raises(ValueError, match="must all be leaves"):
+        tree.merge_children(2)  # its child 5 is not a leaf
+    assert tree.merge_children(5) == [7, 8]
+    assert tree.is_leaf(5) and 7 not in tree and 8 not in tree
+    with pytest.raises(ValueError, match="needs children"):
+        tree.merge_children(5)
+    assert tree.add_children(5) == (9, 10)  # ids are never reused
+
+
 def test_remove_leaf_collapse_at_the_root():
     tree = Tree()
     tree.add_children(0)

@@ -104,6 +104,16 @@ def test_split_and_prune_edit_modules():
     assert model.tree.children(a) == [right]
     assert str(a) not in model.prior_routers and str(a) not in model.post_routers
     assert str(left) not in model.decoders and str(right) in model.decoders
+    # undoing a split: a is a leaf again and decodes with the decoder its kept child trained
+    model = grown_module(leaves=2, latent_dim=2, width=8)
+    a, _ = model.tree.leaves
+    left, right = model.split_leaf(a)
+    kept = model.decoders[str(right)]
+    assert model.undo_split(a, keep=right) == [left, right]
+    assert model.tree.is_leaf(a) and model.decoders[str(a)] is kept
+    assert not any(str(n) in bank for n in (left, right) for bank in
+                   (model.heads, model.transforms, model.decoders))  # fmt: skip
+    assert str(a) not in model.prior_routers and str(a) not in model.post_routers
     with pytest.raises(ValueError, match="max_depth"):
         deep = grown_module(leaves=2, latent_dim=2, width=8, max_depth=1)
         deep.split_leaf(deep.tree.leaves[0])
@@ -511,3 +521,41 @@ def test_labels_survive_save_and_load(digits_small, tmp_path):
     loaded = dendrogen.load(m.save(tmp_path / "m"))
     assert np.array_equal(loaded.labels_, m.labels_)
     assert loaded.labels_.dtype == m.labels_.dtype
+
+
+def test_growth_prune_undoes_splits_whose_child_wins_no_rows(digits_small, monkeypatch):
+    """``growth_prune``: a split whose child wins (almost) no rows is undone at the next growth
+    decision (its parent is a leaf again), so no split decision sees a leaf under
+    ``min_leaf_fraction``. With 0.45, any split after the
+    first leaves a child under it, so the undoing is exercised whatever the seed."""
+    from dendrogen.estimators import treevae_growth
+    from dendrogen.estimators.treevae_growth import MAX_SPLIT_ATTEMPTS
+
+    X, _ = digits_small
+    seen: list[np.ndarray] = []
+    original = treevae_growth.split_candidates
+
+    def recording(tree, probs, *args, **kwargs):
+        seen.append(np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]))
+        return original(tree, probs, *args, **kwargs)
+
+    monkeypatch.setattr(treevae_growth, "split_candidates", recording)
+    schedule = TINY | {"growth_prune": True}
+    m = tiny_model(max_leaves=4, max_depth=3, min_leaf_fraction=0.45, schedule=schedule).fit(X)
+    assert len(seen) >= 2
+    assert all((counts >= 0.45 * len(X)).all() for counts in seen)
+    undone = [h for h in m.history_ if h.get("event") == "undo_split"]
+    assert undone and all("g" in h and len(h["removed"]) == 2 for h in undone)
+    # a node whose splits failed MAX_SPLIT_ATTEMPTS times is not split again
+    failures: dict[int, int] = {}
+    for h in m.history_:
+        if h.get("event") == "undo_split":
+            failures[h["node"]] = failures.get(h["node"], 0) + 1
+        if h.get("event") == "split":
+            assert failures.get(h["leaf"], 0) < MAX_SPLIT_ATTEMPTS
+
+
+@pytest.mark.parametrize("bad", [1, "yes", None])
+def test_growth_prune_must_be_a_bool(bad):
+    with pytest.raises(ValueError, match="growth_prune"):
+        make_schedule("fast", {"growth_prune": bad})

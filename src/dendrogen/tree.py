@@ -241,6 +241,17 @@ class Tree:
             raise ValueError(f"node {leaf} is not a leaf; only leaves can be split")
         return self.add_child(leaf), self.add_child(leaf)
 
+    def merge_children(self, node: int) -> list[int]:
+        """Undo a split: remove the children of ``node``, all of them leaves, so that ``node`` is
+        a leaf again. Returns the removed ids."""
+        self._check(node)
+        children = list(self._children[node])
+        if not children or any(self._children[c] for c in children):
+            raise ValueError(f"node {node} needs children, and they must all be leaves")
+        for child in children:
+            self._detach(child)
+        return children
+
     def remove_leaf(self, leaf: int, collapse: bool = True) -> list[int]:
         """Remove a leaf, then every ancestor that is left without children.
 

@@ -26,6 +26,9 @@ from dendrogen.training.distributed import on_main, over_rows
 
 logger = logging.getLogger(__name__)
 
+#: With ``growth_prune``, a node whose split has been undone this many times is not split again.
+MAX_SPLIT_ATTEMPTS = 3
+
 
 class TreeGrowth:
     """The fitting procedure of :class:`dendrogen.TreeVAE` (a mixin: it uses the estimator's
@@ -178,11 +181,15 @@ class TreeGrowth:
         if g >= self.max_growth_iterations:
             cursor["stage"] = "prune"
             return None
+        if schedule.growth_prune:
+            self._prune(X, cursor=cursor)
         probs = self._leaf_probs(X)
+        undone = cursor.get("undone", {})
         candidates = split_candidates(
             model.tree, probs, schedule.split_candidates, max_leaves=self.max_leaves,
             max_depth=self.max_depth, min_samples=self._fit_batch_size,
             min_mass=self.min_leaf_fraction, threshold_cap=schedule.split_threshold_cap,
+            exclude={int(n) for n, count in undone.items() if count >= MAX_SPLIT_ATTEMPTS},
         )  # fmt: skip
         decision = candidates[0]
         if decision.leaf is None:
@@ -213,9 +220,16 @@ class TreeGrowth:
         cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
         return None if trial is None else trial.phase
 
-    def _prune(self, X: np.ndarray, min_fraction: float | None = None) -> None:
+    def _prune(
+        self, X: np.ndarray, min_fraction: float | None = None, cursor: dict | None = None
+    ) -> None:
         """Remove the smallest leaf while it holds under ``min_fraction`` of X's argmax
-        assignments (default ``min_leaf_fraction``)."""
+        assignments (default ``min_leaf_fraction``).
+
+        While growing (``cursor`` given, ``growth_prune``), a leaf whose sibling is a leaf undoes
+        their split instead: the parent becomes a leaf again, with the sibling's decoder, and
+        ``cursor["undone"]`` counts the failures of its splits. Pruning alone would leave a
+        one-child node that spends a level of ``max_depth`` on a split that never happened."""
         model = self.module_
         min_fraction = self.min_leaf_fraction if min_fraction is None else min_fraction
         while True:
@@ -223,9 +237,20 @@ class TreeGrowth:
             leaf = smallest_leaf_to_prune(model.tree, assignment, min_fraction)
             if leaf is None:
                 return
+            parent = model.tree.parent(leaf)
+            others = [c for c in model.tree.children(parent) if c != leaf]
+            if cursor is not None and len(others) == 1 and model.tree.is_leaf(others[0]):
+                removed = model.undo_split(parent, keep=others[0])
+                undone = cursor.setdefault("undone", {})
+                undone[str(parent)] = undone.get(str(parent), 0) + 1
+                logger.info("undid the split of %d (its child %d won no rows)", parent, leaf)
+                self.history_.append({"event": "undo_split", "node": parent, "empty": leaf,
+                                      "removed": removed, "g": cursor["g"]})  # fmt: skip
+                continue
             removed = model.prune_leaf(leaf)
             logger.info("pruned leaf %d (removed nodes %s)", leaf, removed)
-            self.history_.append({"event": "prune", "leaf": leaf, "removed": removed})
+            event = {"event": "prune", "leaf": leaf, "removed": removed}
+            self.history_.append(event if cursor is None else event | {"g": cursor["g"]})
 
     def _finish_fit(self, X: np.ndarray) -> None:
         # Fine-tuning can empty a leaf that pruning kept; a cluster label must hold data.

@@ -66,6 +66,12 @@ class Schedule:
       times it, so that on data far larger than Fashion-MNIST a subtree does not outgrow the
       budget); None keeps ``subtree`` steps. ``fast`` sets 10 (since session 15: level or better
       on digits, Fashion-MNIST at 10 and 20 leaves and the nested clusters, BENCHMARKS.md).
+    - ``growth_prune``: before each growth decision, undo every split that left a child winning
+      under ``min_leaf_fraction`` of the rows (the parent becomes a leaf again; after
+      ``MAX_SPLIT_ATTEMPTS`` (3) failures a node is not split again) and prune other such
+      leaves. False (the paper) prunes only once growth has ended: an empty leaf then counts
+      towards ``max_leaves`` by its soft mass, and full-tree training can move a subtree's rows
+      onto it (seen on ``make_hierarchical`` images).
     - ``split_candidates``: how many leaves compete for each split (1, the default: the paper's
       leaf with the most confident samples). With k > 1, the first k of that order are each split
       in a copy of the model and their subtrees trained for ``split_trial`` of the subtree phase;
@@ -101,6 +107,7 @@ class Schedule:
     max_epochs: float | None = None
     min_steps_fraction: float = 0.25
     growth_kl_max: float = 1.0
+    growth_prune: bool = False
     subtree_epochs: float | None = None
     split_init: str = "random"
     split_init_warmup: float = 0.25
@@ -136,6 +143,10 @@ class Schedule:
         eps = self.leaf_eps
         if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 <= eps < 1:
             raise ValueError(f"schedule 'leaf_eps' must be a number in [0, 1), got {eps!r}")
+        if not isinstance(self.growth_prune, bool):
+            raise ValueError(
+                f"schedule 'growth_prune' must be True or False, got {self.growth_prune!r}"
+            )
         rows = self.leaf_min_rows
         if isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 1:
             raise ValueError(f"schedule 'leaf_min_rows' must be an integer ≥ 1, got {rows!r}")

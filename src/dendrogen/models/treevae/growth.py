@@ -3,6 +3,7 @@ leaf probabilities of the training data. Numpy only; the estimator applies the d
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,10 +75,12 @@ def split_candidates(
     min_samples: int,
     min_mass: float = 0.01,
     threshold_cap: float = 0.5,
+    exclude: Collection[int] = (),
 ) -> list[SplitDecision]:
     """The first ``count`` leaves :func:`choose_split` would consider, most confident samples
     first, each with its subset; or a single decision with ``leaf=None`` saying why growth
-    stops. The keyword arguments are :func:`choose_split`'s."""
+    stops. The keyword arguments are :func:`choose_split`'s, and ``exclude``: leaves not to
+    split (those whose splits failed too often)."""
     leaves = tree.leaves
     if probs.shape[1] != len(leaves):
         raise ValueError(f"probs has {probs.shape[1]} columns for {len(leaves)} leaves")
@@ -93,7 +96,7 @@ def split_candidates(
     found: list[SplitDecision] = []
     for col in np.argsort(-counts, kind="stable"):
         leaf = leaves[col]
-        if counts[col] < min_samples or tree.depth(leaf) >= max_depth:
+        if counts[col] < min_samples or tree.depth(leaf) >= max_depth or leaf in exclude:
             continue
         subset = np.flatnonzero(confident[:, col])
         reason = f"split leaf {leaf} ({counts[col]} samples)"
@@ -101,7 +104,8 @@ def split_candidates(
         if len(found) == count:
             break
     if not found:
-        return [SplitDecision(None, threshold, None, "no leaf has enough samples below max_depth")]
+        why = "no leaf has enough samples below max_depth" + (", or splits left" if exclude else "")
+        return [SplitDecision(None, threshold, None, why)]
     return found
 
 

@@ -150,12 +150,7 @@ class TreeVAEModel(nn.Module):
         if len(self.tree.leaves) <= 1:
             raise ValueError("cannot prune the last leaf")
         removed = self.tree.remove_leaf(leaf, collapse=False)
-        for node in removed:
-            k = _key(node)
-            for bank in (self.heads, self.transforms, self.prior_routers, self.post_routers,
-                         self.decoders):  # fmt: skip
-                if k in bank:
-                    del bank[k]
+        self._drop_modules(removed)
         for node in self.tree.nodes:
             if len(self.tree.children(node)) == 1:
                 for bank in (self.prior_routers, self.post_routers):
@@ -167,6 +162,24 @@ class TreeVAEModel(nn.Module):
                     self.arch, self.config.latent_dim, self.config.input_shape, self.config.width
                 ).to(next(self.parameters()).device)
         return removed
+
+    def undo_split(self, node: int, keep: int) -> list[int]:
+        """Make ``node`` a leaf again by removing its leaf children; it decodes with the decoder
+        of child ``keep`` (trained on its rows) and loses its routers. Returns the removed ids."""
+        decoder = self.decoders[_key(keep)]
+        removed = self.tree.merge_children(node)
+        self._drop_modules(removed)
+        for bank in (self.prior_routers, self.post_routers):
+            del bank[_key(node)]
+        self.decoders[_key(node)] = decoder
+        return removed
+
+    def _drop_modules(self, nodes: list[int]) -> None:
+        for k in map(_key, nodes):
+            for bank in (self.heads, self.transforms, self.prior_routers, self.post_routers,
+                         self.decoders):  # fmt: skip
+                if k in bank:
+                    del bank[k]
 
     def node_modules(self, nodes: list[int]) -> list[nn.Module]:
         """Every module attached to the given nodes."""
