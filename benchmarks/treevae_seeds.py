@@ -68,6 +68,14 @@ def parse_settings(items: list[str]) -> dict:
     return settings
 
 
+def with_settings(params: dict, settings: dict) -> dict:
+    """A data set's TreeVAE parameters with ``--set`` settings on top (schedules merged)."""
+    merged = {**params, **settings}
+    if "schedule" in settings and "schedule" in params:
+        merged["schedule"] = {**params["schedule"], **settings["schedule"]}
+    return merged
+
+
 def load(data: str):
     """``(X_train, y_train, X_test, y_test, base_params)`` of a data set name."""
     if data == "nested":
@@ -142,9 +150,7 @@ def fit_one(job: tuple[str, int, dict, bool]) -> dict:
     from dendrogen import TreeVAE
 
     X, _, Xt, yt, params = load(data)
-    params = {**params, **settings}
-    if "schedule" in settings and "schedule" in load(data)[4]:
-        params["schedule"] = {**load(data)[4]["schedule"], **settings["schedule"]}
+    params = with_settings(params, settings)
     start = time.perf_counter()
     model = TreeVAE(**params, random_state=seed, verbose=False).fit(X)
     seconds = time.perf_counter() - start
