@@ -540,19 +540,25 @@ def test_growth_prune_undoes_splits_whose_child_wins_no_rows(digits_small, monke
         return original(tree, probs, *args, **kwargs)
 
     monkeypatch.setattr(treevae_growth, "split_candidates", recording)
-    schedule = TINY | {"growth_prune": True}
+    schedule = TINY | {"growth_prune": True, "split_init": "kmeans"}
     m = tiny_model(max_leaves=4, max_depth=3, min_leaf_fraction=0.45, schedule=schedule).fit(X)
     assert len(seen) >= 2
     assert all((counts >= 0.45 * len(X)).all() for counts in seen)
     undone = [h for h in m.history_ if h.get("event") == "undo_split"]
     assert undone and all("g" in h and len(h["removed"]) == 2 for h in undone)
-    # a node whose splits failed MAX_SPLIT_ATTEMPTS times is not split again
+    # a node whose splits failed MAX_SPLIT_ATTEMPTS times is not split again, and every split,
+    # a retry included, is seated by 2-means
     failures: dict[int, int] = {}
+    seated: list[int] = []
     for h in m.history_:
         if h.get("event") == "undo_split":
             failures[h["node"]] = failures.get(h["node"], 0) + 1
+        if h.get("event") == "split_init":
+            seated.append(h["node"])
         if h.get("event") == "split":
             assert failures.get(h["leaf"], 0) < MAX_SPLIT_ATTEMPTS
+    grown = [h["leaf"] for h in m.history_ if h.get("event") == "split"]
+    assert seated[1:] == grown  # the first is the initial tree's root
 
 
 @pytest.mark.parametrize("bad", [1, "yes", None])

@@ -243,6 +243,8 @@ class TreeGrowth:
                 removed = model.undo_split(parent, keep=others[0])
                 undone = cursor.setdefault("undone", {})
                 undone[str(parent)] = undone.get(str(parent), 0) + 1
+                if cursor.get("split_init") == parent:  # so that a new split is seated afresh
+                    del cursor["split_init"]
                 logger.info("undid the split of %d (its child %d won no rows)", parent, leaf)
                 self.history_.append({"event": "undo_split", "node": parent, "empty": leaf,
                                       "removed": removed, "g": cursor["g"]})  # fmt: skip

@@ -104,7 +104,8 @@ def split_candidates(
         if len(found) == count:
             break
     if not found:
-        why = "no leaf has enough samples below max_depth" + (", or splits left" if exclude else "")
+        why = "no leaf has enough samples below max_depth"
+        why += " and split attempts left" if exclude else ""
         return [SplitDecision(None, threshold, None, why)]
     return found
 
