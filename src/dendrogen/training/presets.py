@@ -69,7 +69,8 @@ class Schedule:
     - ``growth_prune``: before each growth decision, undo every split that left a child winning
       under ``min_leaf_fraction`` of the rows (the parent becomes a leaf again; after
       ``MAX_SPLIT_ATTEMPTS`` (3) failures a node is not split again) and prune other such
-      leaves. False (the paper) prunes only once growth has ended: an empty leaf then counts
+      leaves; ``fast`` sets True (since session 16). False (the paper, the default of
+      ``Schedule``) prunes only once growth has ended: an empty leaf then counts
       towards ``max_leaves`` by its soft mass, and full-tree training can move a subtree's rows
       onto it (seen on ``make_hierarchical`` images).
     - ``split_candidates``: how many leaves compete for each split (1, the default: the paper's
@@ -278,6 +279,8 @@ class VAESchedule:
 #: option.
 #: ``fast`` budgets each subtree in passes over its leaf's rows (``subtree_epochs=10``: the
 #: first, largest splits train longest, small leaves stop at a quarter of ``subtree``).
+#: ``fast`` undoes a split whose child wins no rows before growing on (``growth_prune``; the
+#: paper prunes only after growth).
 #: ``fast`` decodes sparsely (``leaf_eps=1e-3``): a grown tree's full-tree step is about 2× as
 #: fast and no seed table measured a loss of quality (BENCHMARKS.md, "Sparse leaf decoding").
 TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
@@ -290,7 +293,7 @@ TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
     },
     "fast": {
         "schedule": dict(unit="steps", initial=2000, subtree=500, intermediate=500, finetune=2000,
-                         max_epochs=100, subtree_epochs=10, leaf_eps=1e-3),
+                         max_epochs=100, subtree_epochs=10, leaf_eps=1e-3, growth_prune=True),
         "learning_rate": 1e-3, "batch_size": 256,
     },
     "tiny": {
