@@ -526,8 +526,8 @@ def test_labels_survive_save_and_load(digits_small, tmp_path):
 def test_growth_prune_undoes_splits_whose_child_wins_no_rows(digits_small, monkeypatch):
     """``growth_prune``: a split whose child wins (almost) no rows is undone at the next growth
     decision (its parent is a leaf again), so no split decision sees a leaf under
-    ``min_leaf_fraction``. With 0.45, any split after the
-    first leaves a child under it, so the undoing is exercised whatever the seed."""
+    ``min_leaf_fraction``. With 0.45, any split after the first leaves a child under it, so the
+    undoing is exercised whatever the seed."""
     from dendrogen.estimators import treevae_growth
     from dendrogen.estimators.treevae_growth import MAX_SPLIT_ATTEMPTS
 

@@ -181,9 +181,8 @@ class TreeGrowth:
         if g >= self.max_growth_iterations:
             cursor["stage"] = "prune"
             return None
-        if schedule.growth_prune:
-            self._prune(X, cursor=cursor)
-        probs = self._leaf_probs(X)
+        # the pruned tree's probabilities come back, so the data is not passed over twice
+        probs = self._prune(X, cursor=cursor) if schedule.growth_prune else self._leaf_probs(X)
         undone = cursor.get("undone", {})
         candidates = split_candidates(
             model.tree, probs, schedule.split_candidates, max_leaves=self.max_leaves,
@@ -222,9 +221,10 @@ class TreeGrowth:
 
     def _prune(
         self, X: np.ndarray, min_fraction: float | None = None, cursor: dict | None = None
-    ) -> None:
+    ) -> np.ndarray:
         """Remove the smallest leaf while it holds under ``min_fraction`` of X's argmax
-        assignments (default ``min_leaf_fraction``).
+        assignments (default ``min_leaf_fraction``); returns P(leaf | x) of the pruned tree,
+        (N, n_leaves).
 
         While growing (``cursor`` given, ``growth_prune``), a leaf whose sibling is a leaf undoes
         their split instead: the parent becomes a leaf again, with the sibling's decoder, and
@@ -233,10 +233,10 @@ class TreeGrowth:
         model = self.module_
         min_fraction = self.min_leaf_fraction if min_fraction is None else min_fraction
         while True:
-            assignment = self._leaf_probs(X).argmax(axis=1)
-            leaf = smallest_leaf_to_prune(model.tree, assignment, min_fraction)
+            probs = self._leaf_probs(X)
+            leaf = smallest_leaf_to_prune(model.tree, probs.argmax(axis=1), min_fraction)
             if leaf is None:
-                return
+                return probs
             parent = model.tree.parent(leaf)
             others = [c for c in model.tree.children(parent) if c != leaf]
             if cursor is not None and len(others) == 1 and model.tree.is_leaf(others[0]):
