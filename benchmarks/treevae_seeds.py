@@ -161,6 +161,8 @@ def fit_one(job: tuple[str, int, dict, bool]) -> dict:
     row["growth_stop"] = stops[-1] if stops else "max_growth_iterations"
     row["splits"] = sum(e.get("event") == "split" for e in model.history_)
     row["undone_splits"] = sum(e.get("event") == "undo_split" for e in model.history_)
+    if model.obs_var_ is not None:  # the Gaussian's variance, fitted with obs_var="auto"
+        row["obs_var"] = model.obs_var_
     if arrangement:
         row.update(arrangement_dps(model, Xt, yt))
     trials = [e for e in model.history_ if e.get("event") == "split_trials"]
@@ -212,7 +214,9 @@ def main() -> None:
                   f"ELBO {row['elbo']:.2f} leaves {row['n_leaves']:.0f} "
                   f"empty {row['empty_leaves']} fit {row['fit_s']:.0f} s; splits "
                   f"{row['splits']} ({row['undone_splits']} undone); "
-                  f"growth stopped: {row['growth_stop']}", flush=True)  # fmt: skip
+                  f"growth stopped: {row['growth_stop']}"
+                  + (f"; obs_var {row['obs_var']:.4g}" if "obs_var" in row else ""),
+                  flush=True)  # fmt: skip
     wall = time.perf_counter() - started
     n_leaves = int(np.median([r["n_leaves"] for r in rows]))
     ward = ward_scores(Xt, yt, n_leaves)

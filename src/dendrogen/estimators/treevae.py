@@ -63,7 +63,9 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             resnet64, conv1d).
         likelihood: "bernoulli" (data in [0, 1]), "gaussian", or "auto" (Gaussian for RGB images
             and sequences (N, C, T), else Bernoulli when the data lie in [0, 1]).
-        obs_var: the fixed variance of the Gaussian likelihood (½: −log p = Σ(x − μ)² + const).
+        obs_var: the fixed variance of the Gaussian likelihood (½: −log p = Σ(x − μ)² + const),
+            or "auto": one variance re-estimated while training as the mean squared
+            reconstruction error, the value that maximises the ELBO (fitted: ``obs_var_``).
         learning_rate: Adam's learning rate (None: the preset's, 1e-3).
         batch_size: rows per optimizer step (None: the preset's, 256 as in the paper).
         min_leaf_fraction: pruning removes leaves holding less than this fraction of the data.
@@ -94,7 +96,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         "width": [Interval(Integral, 1, None, closed="left")],
         "arch": [str],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
-        "obs_var": [Interval(Real, 0, None, closed="neither")],
+        "obs_var": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "min_leaf_fraction": [Interval(Real, 0, 0.5, closed="left")],
         "max_growth_iterations": [Interval(Integral, 0, None, closed="left")],
         "contrastive": ["boolean", dict],
@@ -112,7 +114,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         width: int = 128,
         arch: str = "auto",
         likelihood: str = "auto",
-        obs_var: float = 0.5,
+        obs_var: float | str = 0.5,
         learning_rate: float | None = None,
         batch_size: int | None = None,
         min_leaf_fraction: float = 0.01,
@@ -147,6 +149,14 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
     # ------------------------------------------------------------------ validation
     def _needs_unit_interval(self) -> bool:
         return getattr(self, "likelihood_", None) == "bernoulli"
+
+    @property
+    def obs_var_(self) -> float | None:
+        """The Gaussian likelihood's variance after fitting (the fitted one with
+        ``obs_var="auto"``); None under the Bernoulli likelihood."""
+        check_is_fitted(self)
+        likelihood = self.module_.likelihood
+        return likelihood.obs_var if likelihood.name == "gaussian" else None
 
     def _resolve_likelihood(self, X: np.ndarray) -> str:
         if self.likelihood != "auto":
@@ -189,7 +199,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         self._check_enough_samples(X.shape[0], settings.batch_size)
         config = TreeVAEConfig(
             input_shape=X.shape[1:], arch=self.arch, latent_dim=self.latent_dim, width=self.width,
-            max_depth=self.max_depth, likelihood=self.likelihood_, obs_var=float(self.obs_var),
+            max_depth=self.max_depth, likelihood=self.likelihood_,
+            obs_var=self.obs_var if self.obs_var == "auto" else float(self.obs_var),
         )  # fmt: skip
         self._contrastive_config = None
         self._augment_pairs = None

@@ -18,7 +18,8 @@ class TreeVAEConfig:
             (the encoder's output width is d_H's).
         max_depth: H, the depth (in edges) a leaf may reach.
         likelihood: "bernoulli" (data in [0, 1]) or "gaussian".
-        obs_var: the Gaussian likelihood's fixed variance.
+        obs_var: the Gaussian likelihood's fixed variance, or "auto": re-estimated while
+            training (:class:`~dendrogen.nn.likelihoods.CalibratedGaussian`).
     """
 
     input_shape: tuple[int, ...]
@@ -27,7 +28,7 @@ class TreeVAEConfig:
     width: int = 128
     max_depth: int = 5
     likelihood: str = "bernoulli"
-    obs_var: float = 0.5
+    obs_var: float | str = 0.5
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -39,6 +40,10 @@ class TreeVAEConfig:
             raise ValueError(
                 f"likelihood must be 'bernoulli' or 'gaussian', not {self.likelihood!r}"
             )
+        if self.obs_var != "auto" and not (
+            isinstance(self.obs_var, (int, float)) and self.obs_var > 0
+        ):
+            raise ValueError(f"obs_var must be a positive number or 'auto', not {self.obs_var!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -345,6 +345,8 @@ class TreeVAEModel(nn.Module):
         z = torch.stack([td.z[leaf] for leaf in leaves], dim=1)
         prob = torch.stack([td.prob[leaf] for leaf in leaves], dim=1)
         rec, skipped = leaf_decoding.reconstruction(self, z, x, leaves, prob, eps, min_rows)
+        if self.training:
+            self.likelihood.observe(rec, x[0].numel())
         root = self.tree.root
         kl_root = kl_std_normal(td.mu_q[root], td.var_q[root])
         return {"rec": rec, "kl_root": kl_root, "kl_nodes": kl_nodes, "kl_decisions": kl_dec,
