@@ -46,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", default="acc,dp", help="acc (10 leaves), dp (20 leaves)")
     p.add_argument("--preset", default="fast")
     p.add_argument("--schedule", default="{}", help='JSON overrides, e.g. {"initial": 3000}')
+    p.add_argument("--params", default="{}", help='JSON TreeVAE parameters, e.g. {"width": 64}')
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="random_state of each fit")
     p.add_argument("--seed", type=int, dest="seeds", action="append", help=argparse.SUPPRESS)
     p.add_argument("--ll-samples", type=int, default=1000, help="K for the LL (0 skips it)")
@@ -94,7 +95,8 @@ def synchronize(device: torch.device) -> None:
 def fit_and_score(name: str, max_leaves: int, seed: int, args, X, X_test, y_test) -> dict:
     schedule = json.loads(args.schedule)
     model = TreeVAE(max_leaves=max_leaves, preset=args.preset, schedule=schedule or None,
-                    random_state=seed, device=args.device, verbose=True)  # fmt: skip
+                    random_state=seed, device=args.device, verbose=True,
+                    **json.loads(args.params))  # fmt: skip
     out = args.out / f"seed{seed}"
     start = time.perf_counter()
     model.fit(X, checkpoint_dir=out / f"{name}_checkpoint")
@@ -112,6 +114,8 @@ def fit_and_score(name: str, max_leaves: int, seed: int, args, X, X_test, y_test
         "lp": leaf_purity(model.tree_, nodes, y_test),
         "acc": cluster_accuracy(y_test, pred), "nmi": nmi(y_test, pred),
     }  # fmt: skip
+    if model.obs_var_ is not None:  # the Gaussian likelihood's variance (fitted with "auto")
+        res["obs_var"] = model.obs_var_
     terms = model.elbo_terms(X_test)
     res["elbo"], res["rl"] = float(terms["elbo"].mean()), float(terms["rl"].mean())
     if name == "acc":
