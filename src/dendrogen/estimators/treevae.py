@@ -84,7 +84,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
 
     Fitted attributes: ``module_`` (the torch model), ``tree_`` (a :class:`dendrogen.tree.Tree`),
     ``leaves_`` (leaf node ids; cluster label k means leaf ``leaves_[k]``), ``labels_``,
-    ``children_`` (scikit-learn's agglomerative format), ``n_leaves_``, ``history_``.
+    ``children_`` (scikit-learn's agglomerative format), ``n_leaves_``, ``history_``,
+    ``obs_var_`` (the Gaussian's variance).
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
