@@ -49,14 +49,13 @@ class ContinuousBernoulli(Bernoulli):
 
 def density_elbo(model, X: np.ndarray) -> float:
     """Mean held-out ELBO of X under the model's likelihood made a density (ε = 0)."""
-    module = model.module_
+    module, original = model.module_, model.module_.likelihood
     if model.likelihood_ == "bernoulli":
-        original, module.likelihood = module.likelihood, ContinuousBernoulli()
-        try:
-            return float(model.elbo_terms(X)["elbo"].mean())
-        finally:
-            module.likelihood = original
-    return float(model.elbo_terms(X)["elbo"].mean())
+        module.likelihood = ContinuousBernoulli()
+    try:
+        return float(model.elbo_terms(X)["elbo"].mean())
+    finally:
+        module.likelihood = original
 
 
 def score(model, Xt: np.ndarray, yt: np.ndarray) -> dict:
