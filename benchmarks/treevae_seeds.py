@@ -12,7 +12,10 @@ Data sets:
 - ``digits-all``: all 1,797 digits, fitted and scored on the same points (the setting of the
   Ward 0.693 / 0.804 comparison);
 - ``hier-images``: ``dendrogen.data.synthetic.make_hierarchical`` as 8×8 images, 2 coarse × 4
-  fine classes, 4,000 train / 1,000 test.
+  fine classes, 4,000 train / 1,000 test;
+- ``nested-images``: the nested clusters' three-level hierarchy as grey 8×8 images (64
+  features squashed into (0, 1) by a sigmoid; unequal class sizes and spreads), 4,000 train /
+  1,000 test, ``max_leaves=8``: a hierarchy of images that nothing was tuned on.
 
     python benchmarks/treevae_seeds.py --data nested --seeds 0-9 --jobs 2 \\
         --json benchmarks/results/treevae_seeds_nested.json
@@ -102,6 +105,13 @@ def load(data: str):
 
         s = make_hierarchical(5000, n_coarse=2, n_fine=4, image=True, random_state=0)
         return s.X[:4000], s.y[:4000], s.X[4000:], s.y[4000:], dict(max_leaves=8)
+    if data == "nested-images":
+        sys.path.insert(0, str(ROOT / "tests"))
+        from hierarchy_data import make_nested_clusters
+
+        X, y = make_nested_clusters(n=5000, n_features=64, seed=0)
+        X = (1 / (1 + np.exp(-X / 2))).reshape(-1, 1, 8, 8).astype(np.float32)
+        return X[:4000], y[:4000], X[4000:], y[4000:], dict(max_leaves=8)
     raise SystemExit(f"unknown --data {data!r}")
 
 
@@ -161,6 +171,9 @@ def fit_one(job: tuple[str, int, dict, bool]) -> dict:
     row["growth_stop"] = stops[-1] if stops else "max_growth_iterations"
     row["splits"] = sum(e.get("event") == "split" for e in model.history_)
     row["undone_splits"] = sum(e.get("event") == "undo_split" for e in model.history_)
+    row["likelihood"] = model.likelihood_
+    if model.likelihood_scores_:  # likelihood="auto" probed both: held-out ELBOs as densities
+        row["likelihood_scores"] = model.likelihood_scores_
     if model.obs_var_ is not None:  # the Gaussian's variance, fitted with obs_var="auto"
         row["obs_var"] = model.obs_var_
     if arrangement:
@@ -214,7 +227,7 @@ def main() -> None:
                   f"ELBO {row['elbo']:.2f} leaves {row['n_leaves']:.0f} "
                   f"empty {row['empty_leaves']} fit {row['fit_s']:.0f} s; splits "
                   f"{row['splits']} ({row['undone_splits']} undone); "
-                  f"growth stopped: {row['growth_stop']}"
+                  f"growth stopped: {row['growth_stop']}; {row['likelihood']}"
                   + (f"; obs_var {row['obs_var']:.4g}" if "obs_var" in row else ""),
                   flush=True)  # fmt: skip
     wall = time.perf_counter() - started

@@ -328,6 +328,11 @@ class DeepEstimator(BaseEstimator):
             overwrite=overwrite,
         )
 
+    def _chosen_by_fit(self) -> set[str]:
+        """Parameters whose fitted value the fit chose itself, so a saved model config may
+        differ from them (none here; TreeVAE's ``obs_var`` under ``likelihood="auto"``)."""
+        return set()
+
     @staticmethod
     def _upgrade_params(params: dict[str, Any]) -> dict[str, Any]:
         """Saved parameters under today's names (``lr`` → ``learning_rate``, ``max_steps`` /
@@ -362,7 +367,7 @@ class DeepEstimator(BaseEstimator):
             validate_params(est)
             est.input_shape_ = tuple(int(s) for s in fitted["input_shape"])
             est.n_features_in_ = est.input_shape_[0]
-            _check_consistent(params, fitted)
+            _check_consistent(params, fitted, est._chosen_by_fit())
             where = f"{io.CONFIG} / {io.TREE}" if tree is not None else io.CONFIG
             est._restore(fitted, tree)
         except KeyError as err:

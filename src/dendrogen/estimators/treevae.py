@@ -28,6 +28,7 @@ from dendrogen.estimators.base import (
     seeded,
 )
 from dendrogen.estimators.treevae_growth import TreeGrowth
+from dendrogen.estimators.treevae_likelihood_choice import LikelihoodChoice, choose_likelihood
 from dendrogen.models.contrastive import resolve_augmentation, view_pairs
 from dendrogen.models.treevae.config import TreeVAEConfig
 from dendrogen.models.treevae.contrastive import ContrastiveConfig, ContrastiveTreeVAEModel
@@ -35,6 +36,7 @@ from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training import (
     TREEVAE_PRESETS,
+    Checkpoint,
     Schedule,
     Trainer,
     resolve_settings,
@@ -61,8 +63,11 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         width: width of the bottom-up MLPs, routers and transformations.
         arch: encoder/decoder family, "auto" by input shape (conv28, conv8, mlp, resnet32,
             resnet64, conv1d).
-        likelihood: "bernoulli" (data in [0, 1]), "gaussian", or "auto" (Gaussian for RGB images
-            and sequences (N, C, T), else Bernoulli when the data lie in [0, 1]).
+        likelihood: "bernoulli" (data in [0, 1]), "gaussian", or "auto": Gaussian for RGB images,
+            sequences (N, C, T) and data outside [0, 1]; on other data in [0, 1], the better of
+            the Bernoulli and the Gaussian with ``obs_var="auto"`` on a held-out slice after a
+            short probe of each (``schedule["likelihood_probe"]`` steps; ``fast``: 300;
+            ``paper``: none, the Bernoulli). Scores: ``likelihood_scores_``.
         obs_var: the fixed variance of the Gaussian likelihood (½: −log p = Σ(x − μ)² + const),
             or "auto": one variance re-estimated while training as the mean squared
             reconstruction error, the value that maximises the ELBO (fitted: ``obs_var_``).
@@ -85,7 +90,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
     Fitted attributes: ``module_`` (the torch model), ``tree_`` (a :class:`dendrogen.tree.Tree`),
     ``leaves_`` (leaf node ids; cluster label k means leaf ``leaves_[k]``), ``labels_``,
     ``children_`` (scikit-learn's agglomerative format), ``n_leaves_``, ``history_``,
-    ``obs_var_`` (the Gaussian's variance).
+    ``obs_var_`` (the Gaussian's variance), ``likelihood_scores_`` (each probed likelihood's mean
+    held-out ELBO as a log density, in nats; empty when no probe ran).
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -166,6 +172,28 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             return "gaussian"
         return "bernoulli" if X.min() >= 0 and X.max() <= 1 else "gaussian"
 
+    def _choose_likelihood(
+        self, X: np.ndarray, schedule: Schedule, ckpt: Checkpoint | None
+    ) -> LikelihoodChoice:
+        """The likelihood asked for; under "auto" the shape and range rule, and on grey data in
+        [0, 1] the probe of ``schedule.likelihood_probe`` steps (a resumed fit keeps the
+        choice its checkpoint recorded)."""
+        rule = self._resolve_likelihood(X)
+        if self.likelihood != "auto" or rule != "bernoulli" or schedule.likelihood_probe == 0:
+            return LikelihoodChoice(rule, None, {})
+        if ckpt is not None and ckpt.exists():
+            return LikelihoodChoice(**ckpt.load().fitted["likelihood_choice"])
+        probe = lambda: choose_likelihood(self, X, schedule.likelihood_probe, self._fit_batch_size)  # noqa: E731
+        what = "choosing the likelihood"
+        choice = probe() if self.world_ is None else self.world_.run_on_main(probe, what)
+        logger.info("likelihood %s (held-out ELBO as a log density: %s)", choice.likelihood,
+                    ", ".join(f"{k} {v:.2f}" for k, v in choice.scores.items()))  # fmt: skip
+        return choice
+
+    def _chosen_by_fit(self) -> set[str]:
+        # A probe that keeps the Gaussian fits its variance, whatever obs_var says.
+        return {"obs_var"} if self.likelihood == "auto" else set()
+
     def _check_params(self) -> None:
         """The declared rules, then what involves several parameters."""
         self._start_fit()
@@ -194,14 +222,18 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         schedule = settings.schedule
         self._fit_batch_size = settings.batch_size
         X = self._validate(X, reset=True)
-        self.likelihood_ = self._resolve_likelihood(X)
+        self._check_enough_samples(X.shape[0], settings.batch_size)
+        ckpt = self._checkpoint(checkpoint_dir, X)
+        self._likelihood_choice = self._choose_likelihood(X, schedule, ckpt)
+        self.likelihood_ = self._likelihood_choice.likelihood
+        self.likelihood_scores_ = dict(self._likelihood_choice.scores)
         if self.likelihood_ == "bernoulli":
             self._check_unit_interval(X)
-        self._check_enough_samples(X.shape[0], settings.batch_size)
+        obs_var = self._likelihood_choice.obs_var or self.obs_var
         config = TreeVAEConfig(
             input_shape=X.shape[1:], arch=self.arch, latent_dim=self.latent_dim, width=self.width,
             max_depth=self.max_depth, likelihood=self.likelihood_,
-            obs_var=self.obs_var if self.obs_var == "auto" else float(self.obs_var),
+            obs_var=obs_var if obs_var == "auto" else float(obs_var),
         )  # fmt: skip
         self._contrastive_config = None
         self._augment_pairs = None
@@ -210,7 +242,6 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             augment = resolve_augmentation(self._contrastive_config.augmentation, X.shape[1:])
             rank = 0 if self.world_ is None else self.world_.rank
             self._augment_pairs = view_pairs(augment, rank)
-        ckpt = self._checkpoint(checkpoint_dir, X)
         # Data-parallel (torchrun): growth statistics are gathered over ranks during this fit.
         self._gather = self.world_
         try:
@@ -417,8 +448,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
 
     # ------------------------------------------------------------------ save / load
     def _state_config(self) -> dict[str, Any]:
-        state = {"likelihood": self.likelihood_, "config": self.module_.config.to_dict(),
-                 "history": self.history_}  # fmt: skip
+        state = {"likelihood": self.likelihood_, "likelihood_scores": self.likelihood_scores_,
+                 "config": self.module_.config.to_dict(), "history": self.history_}  # fmt: skip
         if isinstance(self.module_, ContrastiveTreeVAEModel):
             state["contrastive"] = self.module_.contrastive.to_dict()
         return state
@@ -430,6 +461,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         if tree is None:
             raise ValueError("a saved TreeVAE needs its tree.json")
         self.likelihood_ = fitted["likelihood"]
+        self.likelihood_scores_ = dict(fitted.get("likelihood_scores", {}))
         config = TreeVAEConfig.from_dict(fitted["config"])
         con = fitted.get("contrastive")
         self._contrastive_config = None if con is None else ContrastiveConfig.from_value(con)

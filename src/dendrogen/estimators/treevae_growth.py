@@ -12,7 +12,7 @@ resumes exactly.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -274,7 +274,8 @@ class TreeGrowth:
         arrays = {} if subset is None else {"subset": torch.as_tensor(subset)}
         ckpt.save(
             model.state_dict(), tree=model.tree, phase=state, arrays=arrays,
-            fitted={"input_shape": list(model.config.input_shape), "likelihood": self.likelihood_},
+            fitted={"input_shape": list(model.config.input_shape), "likelihood": self.likelihood_,
+                    "likelihood_choice": asdict(self._likelihood_choice)},
             driver={"cursor": cursor, "history": self.history_},
         )  # fmt: skip
 

@@ -44,16 +44,20 @@ def validate_params(est: Any) -> None:
             check()
 
 
-def _check_consistent(params: dict[str, Any], fitted: dict[str, Any]) -> None:
+def _check_consistent(
+    params: dict[str, Any], fitted: dict[str, Any], chosen_by_fit: set[str] = frozenset()
+) -> None:
     """A parameter saved twice (as a parameter and in the fitted model config) must agree: an
-    edit of one of them would load a model that is not what its parameters say."""
+    edit of one of them would load a model that is not what its parameters say. The names in
+    ``chosen_by_fit`` are exempt: the fit set them itself (e.g. TreeVAE's ``obs_var`` when its
+    ``likelihood="auto"`` chose the fitted-variance Gaussian)."""
     for key in ("config", "model_config"):
         model_config = fitted.get(key)
         if not isinstance(model_config, dict):
             continue
         for name, value in model_config.items():
             given = params.get(name)
-            if given is None or given == "auto" or isinstance(given, bool):
+            if given is None or given == "auto" or isinstance(given, bool) or name in chosen_by_fit:
                 continue
             if isinstance(given, int | float | str) and isinstance(value, int | float | str):
                 if given != value:

@@ -79,6 +79,12 @@ class Schedule:
       the one with the best ELBO on a held-out slice of the training rows is kept and goes on
       from its trial (``estimators/treevae_split_trials.py``).
 
+    - ``likelihood_probe``: with ``likelihood="auto"`` on grey data in [0, 1], each of the
+      Bernoulli and the fitted-variance Gaussian trains a two-leaf tree for this many steps and
+      the one that explains a held-out slice best is kept
+      (``estimators/treevae_likelihood_choice.py``); 0 (the default of ``Schedule``, and
+      ``paper``) keeps the Bernoulli there. ``fast`` sets 300 (since session 18).
+
     Speed: ``leaf_eps`` (ε, in [0, 1)) makes the full-tree phases decode a leaf only on the rows
     whose path probability exceeds it (``models/treevae/leaf_decoding.py``); the skipped path
     mass (≤ ε per leaf and sample) is logged per epoch as ``skipped``. 0 decodes every leaf (the
@@ -115,6 +121,7 @@ class Schedule:
     split_space: str = "router"
     split_candidates: int = 1
     split_trial: float = 0.25
+    likelihood_probe: int = 0
     leaf_eps: float = 0.0
     leaf_min_rows: int = 16
     precision: str = "fp32"
@@ -123,7 +130,8 @@ class Schedule:
     def __post_init__(self) -> None:
         _check_fields(
             self,
-            ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs"),
+            ("initial", "subtree", "intermediate", "finetune", "lr_drop_epochs",
+             "likelihood_probe"),
             ("lr", "kl_decay", "finetune_kl_decay", "split_threshold_cap", "max_epochs",
              "min_steps_fraction", "growth_kl_max", "split_init_warmup", "subtree_epochs",
              "split_trial"),
@@ -293,7 +301,8 @@ TREEVAE_PRESETS: dict[str, dict[str, Any]] = {
     },
     "fast": {
         "schedule": dict(unit="steps", initial=2000, subtree=500, intermediate=500, finetune=2000,
-                         max_epochs=100, subtree_epochs=10, leaf_eps=1e-3, growth_prune=True),
+                         max_epochs=100, subtree_epochs=10, leaf_eps=1e-3, growth_prune=True,
+                         likelihood_probe=300),
         "learning_rate": 1e-3, "batch_size": 256,
     },
     "tiny": {
