@@ -12,6 +12,13 @@ beside each fit's DP and ACC; the labels only score, they choose nothing.
     python benchmarks/treevae_likelihood_choice.py --data hier-images --seeds 0-2
     python benchmarks/treevae_likelihood_choice.py --data fashion \\
         --bernoulli runs/fm10/seed{0,1,2}/acc_model --gaussian runs/fm10_auto/seed{0,1,2}/acc_model
+
+Since session 18 ``likelihood="auto"`` makes this choice itself from two short probes
+(``estimators/treevae_likelihood_choice.py``). ``--probe STEPS`` runs only that probe per seed
+(on any data set, fashion included) and prints its two scores, its pick and its wall time, so
+the probe's picks can be set beside the full fits' above:
+
+    python benchmarks/treevae_likelihood_choice.py --data nested-images --seeds 0-4 --probe 300
 """
 
 from __future__ import annotations
@@ -21,30 +28,16 @@ import json
 import multiprocessing as mp
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from treevae_seeds import load, parse_seeds
 
-from dendrogen.nn.likelihoods import Bernoulli
-
-
-class ContinuousBernoulli(Bernoulli):
-    """The Bernoulli's log-probability plus its continuous normaliser: a density on [0, 1]."""
-
-    def log_prob(self, output: Tensor, x: Tensor) -> Tensor:
-        eta = output.double()
-        small = eta.abs() < 1e-2
-        safe = torch.where(small, torch.ones_like(eta), eta)
-        log_c = torch.where(
-            small, np.log(2.0) + eta**2 / 12, safe.abs().log() - torch.tanh(safe / 2).abs().log()
-        )
-        log_c = log_c.flatten(start_dim=output.dim() - x.dim() + 1).sum(-1)
-        return super().log_prob(output, x) + log_c.to(output.dtype)
+from dendrogen.nn.likelihoods import ContinuousBernoulli
 
 
 def density_elbo(model, X: np.ndarray) -> float:
@@ -78,6 +71,26 @@ def fit_pair(job: tuple[str, int]) -> dict:
     return row
 
 
+def probe(job: tuple[str, int, int]) -> dict:
+    """The library's likelihood probe of ``steps`` steps on a data set, at one thread."""
+    data, seed, steps = job
+    torch.set_num_threads(1)
+    from dendrogen import TreeVAE
+    from dendrogen.estimators.treevae_likelihood_choice import choose_likelihood
+
+    if data == "fashion":
+        from dendrogen.data import load_dataset
+
+        X, _ = load_dataset("fashion-mnist", split="train")
+        params = {}
+    else:
+        X, _, _, _, params = load(data)
+    start = time.perf_counter()
+    choice = choose_likelihood(TreeVAE(**params, random_state=seed), X, steps, batch_size=256)
+    return {"seed": seed, "steps": steps, "pick": choice.likelihood, **choice.scores,
+            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="hier-images", help="a treevae_seeds.py data set, or fashion")
@@ -85,9 +98,20 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--bernoulli", nargs="*", default=[], help="saved Bernoulli fits (fashion)")
     ap.add_argument("--gaussian", nargs="*", default=[], help="saved Gaussian fits (fashion)")
+    ap.add_argument("--probe", type=int, metavar="STEPS", help="run only the probe")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
+    if args.probe:
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            rows = list(pool.imap(probe, [(args.data, s, args.probe) for s in args.seeds]))
+        for row in rows:
+            print(f"seed {row['seed']}: probe of {row['steps']} steps: Bernoulli "
+                  f"{row['bernoulli']:.2f}, Gaussian {row['gaussian']:.2f} -> {row['pick']} "
+                  f"({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps({"data": args.data, "probe": rows}, indent=1))
+        return
     if args.data == "fashion":
         from dendrogen.data import load_dataset
         from dendrogen.estimators.base import load as load_model

@@ -26,9 +26,11 @@ def test_parse_settings():
 
 def test_treevae_fit_evaluate_sample_tree(tmp_path):
     out = tmp_path / "tv"
-    invoke("fit", "--model", "treevae", "--data", "digits", "--preset", "tiny", "--limit", "300",
-           "--set", "batch_size=32", "--set", "max_leaves=3", "--out", str(out))  # fmt: skip
+    fitted = invoke("fit", "--model", "treevae", "--data", "digits", "--preset", "tiny",
+                    "--limit", "300", "--set", "batch_size=32", "--set", "max_leaves=3",
+                    "--set", "schedule.likelihood_probe=20", "--out", str(out))  # fmt: skip
     assert (out / "tree.json").exists() and (out / "checkpoint" / "config.json").exists()
+    assert "likelihood: " in fitted.output and "held-out ELBO" in fitted.output  # the probe's
     result = invoke("evaluate", str(out), "--data", "digits", "--limit", "200",
                     "--ll-samples", "3", "--json", str(tmp_path / "m.json"))  # fmt: skip
     metrics = json.loads((tmp_path / "m.json").read_text())

@@ -89,18 +89,19 @@ def test_fit_learns_the_variance_and_save_load_keeps_it(tmp_path):
 
 
 @pytest.mark.slow  # three 3-minute fits: the seed table's claim, run with `pytest -m slow`
-def test_fitted_variance_recovers_fine_grey_patterns():
+def test_default_fit_recovers_fine_grey_patterns_with_the_fitted_variance():
     # BENCHMARKS.md, "Session 17": on these images (2 × 4 classes of fixed grey patterns) the
     # Bernoulli likelihood reached DP 0.48–0.63 over 5 seeds and the fitted Gaussian 0.867–1.0
-    # (three seeds 1.0); 0.8 on the median of three seeds is clear of both.
+    # (three seeds 1.0); 0.8 on the median of three seeds is clear of both. Since session 18
+    # the default likelihood="auto" probes both and keeps the Gaussian here.
     from dendrogen.data.synthetic import make_hierarchical
 
     # benchmarks/treevae_seeds.py --data hier-images: 4,000 images to fit, 1,000 to score.
     data = make_hierarchical(5000, n_coarse=2, n_fine=4, image=True, random_state=0)
     dps, variances = [], []
     for seed in range(3):
-        model = TreeVAE(max_leaves=8, likelihood="gaussian", obs_var="auto",
-                        random_state=seed).fit(data.X[:4000])  # fmt: skip
+        model = TreeVAE(max_leaves=8, random_state=seed).fit(data.X[:4000])
+        assert model.likelihood_ == "gaussian", model.likelihood_scores_
         dps.append(model.evaluate(data.X[4000:], data.y[4000:])["dp"])
         variances.append(model.obs_var_)
     assert np.median(dps) >= 0.8, dps

@@ -263,6 +263,9 @@ def fit(
         return
     est.save(out, overwrite=overwrite)
     say(f"done in {seconds:.0f} s; model written to {out}")
+    if getattr(est, "likelihood_scores_", None):  # likelihood="auto" probed its candidates
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in est.likelihood_scores_.items())
+        say(f"likelihood: {est.likelihood_} (probes' held-out ELBO, nats: {scores})")
     if kwargs and not keep_checkpoint:
         io.remove_state(checkpoint)
     elif kwargs and checkpoint.exists():

@@ -176,14 +176,21 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         self, X: np.ndarray, schedule: Schedule, ckpt: Checkpoint | None
     ) -> LikelihoodChoice:
         """The likelihood asked for; under "auto" the shape and range rule, and on grey data in
-        [0, 1] the probe of ``schedule.likelihood_probe`` steps (a resumed fit keeps the
-        choice its checkpoint recorded)."""
+        [0, 1] the probe of ``schedule.likelihood_probe`` steps, at most the initial phase's
+        (a resumed fit keeps the choice its checkpoint recorded)."""
         rule = self._resolve_likelihood(X)
         if self.likelihood != "auto" or rule != "bernoulli" or schedule.likelihood_probe == 0:
             return LikelihoodChoice(rule, None, {})
         if ckpt is not None and ckpt.exists():
             return LikelihoodChoice(**ckpt.load().fitted["likelihood_choice"])
-        probe = lambda: choose_likelihood(self, X, schedule.likelihood_probe, self._fit_batch_size)  # noqa: E731
+        # Never longer than the initial phase, so a short schedule is not outgrown by its probe.
+        steps = schedule.likelihood_probe
+        if schedule.unit == "steps":
+            steps = min(steps, schedule.initial)
+
+        def probe() -> LikelihoodChoice:
+            return choose_likelihood(self, X, steps, self._fit_batch_size)
+
         what = "choosing the likelihood"
         choice = probe() if self.world_ is None else self.world_.run_on_main(probe, what)
         logger.info("likelihood %s (held-out ELBO as a log density: %s)", choice.likelihood,

@@ -80,8 +80,8 @@ class Schedule:
       from its trial (``estimators/treevae_split_trials.py``).
 
     - ``likelihood_probe``: with ``likelihood="auto"`` on grey data in [0, 1], each of the
-      Bernoulli and the fitted-variance Gaussian trains a two-leaf tree for this many steps and
-      the one that explains a held-out slice best is kept
+      Bernoulli and the fitted-variance Gaussian trains a two-leaf tree for this many steps (at
+      most ``initial``'s in the steps unit) and the one that explains a held-out slice best is kept
       (``estimators/treevae_likelihood_choice.py``); 0 (the default of ``Schedule``, and
       ``paper``) keeps the Bernoulli there. ``fast`` sets 300 (since session 18).
 
