@@ -182,7 +182,10 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         if self.likelihood != "auto" or rule != "bernoulli" or schedule.likelihood_probe == 0:
             return LikelihoodChoice(rule, None, {})
         if ckpt is not None and ckpt.exists():
-            return LikelihoodChoice(**ckpt.load().fitted["likelihood_choice"])
+            fitted = ckpt.load().fitted  # a checkpoint from before the probe has no choice
+            saved = fitted.get("likelihood_choice") or {"likelihood": fitted["likelihood"]}
+            return LikelihoodChoice(saved["likelihood"], saved.get("obs_var"),
+                                    saved.get("scores", {}))  # fmt: skip
         # Never longer than the initial phase, so a short schedule is not outgrown by its probe.
         steps = schedule.likelihood_probe
         if schedule.unit == "steps":

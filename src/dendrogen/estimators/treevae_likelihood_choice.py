@@ -7,6 +7,7 @@ and a Gaussian with a fitted variance (``obs_var="auto"``) recovers them (BENCHM
 sessions 17 and 18). So, with ``schedule={"likelihood_probe": n}`` (``fast``: 300), each
 likelihood trains a two-leaf tree for n steps on the training rows minus a held-out slice, and
 the fit keeps the one whose model explains the slice best. Labels play no part.
+
 The Gaussian is scored at the variance that maximises its probe's ELBO on training rows (its
 mean squared error), so that a short probe does not judge it by a moving average that has not
 caught up.
