@@ -3,6 +3,7 @@ synthetic data, data-parallel when started by torchrun (or with its environment 
 writes what each rank ended with to ``OUT/rank<r>.json``.
 
     python distributed_child.py OUT [--models treevae,htvae,vlac] [--batch B] [--split-init S]
+        [--likelihood-probe STEPS]
                                     [--checkpoint DIR] [--die-at STEP] [--mark-at STEP]
 
 ``--other-data-on-rank-1`` gives rank 1 the rows of VLAC's data in reverse order.
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--other-data-on-rank-1", action="store_true")
     parser.add_argument("--split-init", default="random", choices=["random", "kmeans"])
     parser.add_argument("--split-candidates", type=int, default=1)
+    parser.add_argument("--likelihood-probe", type=int, default=0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     hook_steps(args.die_at, args.mark_at, args.out)
@@ -110,11 +112,13 @@ def main() -> None:
             schedule = TREEVAE["schedule"] | {
                 "split_init": args.split_init,
                 "split_candidates": args.split_candidates,
+                "likelihood_probe": args.likelihood_probe,
             }
             est = TreeVAE(**(TREEVAE | {"batch_size": args.batch, "schedule": schedule}))
             est.fit(data(), checkpoint_dir=args.checkpoint)
             report["treevae_tree"] = est.tree_.to_dict()
             report["treevae_events"] = [r for r in est.history_ if "event" in r]
+            report["treevae_likelihood"] = [est.likelihood_, est.likelihood_scores_]
         elif name == "contrastive":  # each rank augments its own rows (treevae.md §5)
             est = TreeVAE(**(TREEVAE | {"batch_size": args.batch, "contrastive": True,
                                         "schedule": dict(initial=8, subtree=4, intermediate=0,

@@ -139,6 +139,16 @@ def test_two_ranks_choose_the_same_split_by_trials(tmp_path):
     assert any(e["event"] == "split_trials" for e in first["treevae_events"])
 
 
+def test_rank_0_probes_the_likelihood_and_both_ranks_fit_its_choice(tmp_path):
+    """``likelihood="auto"`` with a probe: rank 0 runs both probes alone and broadcasts the
+    choice, so both ranks fit the same likelihood to the same parameters."""
+    check(torchrun(2, tmp_path, "--models", "treevae", "--likelihood-probe", "20"))
+    first, second = report(tmp_path, 0), report(tmp_path, 1)
+    assert first["treevae_likelihood"] == second["treevae_likelihood"]
+    assert set(first["treevae_likelihood"][1]) == {"bernoulli", "gaussian"}
+    assert first["treevae_digest"] == second["treevae_digest"]
+
+
 def test_two_ranks_fit_the_contrastive_treevae_to_bit_identical_parameters(tmp_path):
     """Each rank augments its own rows (its own random views); the averaged steps keep the
     ranks' models identical."""

@@ -14,7 +14,8 @@ from dendrogen import HTVAE, VLAC, TreeVAE
 from dendrogen.report import build_document, render_html, schema, write_report
 from dendrogen.report.images import ImageBudget
 
-TINY_SCHEDULE = dict(initial=30, subtree=15, intermediate=10, finetune=15)
+# No likelihood probe (a fit of its own, tested in tests/test_likelihood_choice.py).
+TINY_SCHEDULE = dict(initial=30, subtree=15, intermediate=10, finetune=15, likelihood_probe=0)
 
 
 @pytest.fixture(scope="module")

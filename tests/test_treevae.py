@@ -17,7 +17,9 @@ from dendrogen.models.treevae.growth import choose_split, smallest_leaf_to_prune
 from dendrogen.models.treevae.likelihood import log_weights
 from dendrogen.tree import Tree
 
-TINY = dict(initial=30, subtree=15, intermediate=10, finetune=15)
+# No likelihood probe: these tests are about growth and its bookkeeping, and a probe is a fit
+# of its own (tests/test_likelihood_choice.py tests it); digits keep the Bernoulli either way.
+TINY = dict(initial=30, subtree=15, intermediate=10, finetune=15, likelihood_probe=0)
 
 
 def tiny_model(**kw) -> TreeVAE:
