@@ -104,6 +104,12 @@ def test_the_choice_survives_save_load_and_a_resumed_fit(grey_fit, tmp_path, mon
     np.testing.assert_array_equal(again.labels_, model.labels_)
 
 
+def test_two_rows_are_too_few_to_probe_and_keep_the_bernoulli():
+    X = grey_patterns()[:2]
+    model = TreeVAE(**SMALL, batch_size=2, schedule=PROBE).fit(X)
+    assert model.likelihood_ == "bernoulli" and model.likelihood_scores_ == {}
+
+
 def test_a_negative_probe_length_is_refused():
     with pytest.raises(ValueError, match="likelihood_probe"):
         TreeVAE(**SMALL, schedule={"likelihood_probe": -1}).fit(grey_patterns())

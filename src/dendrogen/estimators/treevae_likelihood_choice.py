@@ -50,11 +50,11 @@ class LikelihoodChoice:
 def choose_likelihood(estimator, X: np.ndarray, steps: int, batch_size: int) -> LikelihoodChoice:
     """Probe each of :data:`CANDIDATES` on X (N, ...) with a two-leaf copy of ``estimator``
     (a TreeVAE) trained ``steps`` optimizer steps of ``batch_size`` rows, and keep the best on
-    the held-out slice."""
+    the held-out slice. Under 3 rows there is nothing to probe: the Bernoulli, no scores."""
     held = held_out_rows(len(X), 0 if estimator.random_state is None else estimator.random_state)
     train = np.setdiff1d(np.arange(len(X)), held)
-    if len(train) < 2:
-        raise ValueError(f"the likelihood probe needs at least 3 rows, got {len(X)}")
+    if len(train) < 2:  # nothing to learn from and score on: the paper's Bernoulli, unprobed
+        return LikelihoodChoice("bernoulli", None, {})
     schedule = {**(estimator.schedule or {}), "unit": "steps", "initial": int(steps),
                 "finetune": 0, "likelihood_probe": 0}  # fmt: skip
     scores: dict[str, float] = {}
