@@ -37,18 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from treevae_seeds import load, parse_seeds
 
-from dendrogen.nn.likelihoods import ContinuousBernoulli
-
-
-def density_elbo(model, X: np.ndarray) -> float:
-    """Mean held-out ELBO of X under the model's likelihood made a density (ε = 0)."""
-    module, original = model.module_, model.module_.likelihood
-    if model.likelihood_ == "bernoulli":
-        module.likelihood = ContinuousBernoulli()
-    try:
-        return float(model.elbo_terms(X)["elbo"].mean())
-    finally:
-        module.likelihood = original
+from dendrogen.estimators.treevae_likelihood_choice import choose_likelihood, density_elbo
 
 
 def score(model, Xt: np.ndarray, yt: np.ndarray) -> dict:
@@ -76,7 +65,6 @@ def probe(job: tuple[str, int, int]) -> dict:
     data, seed, steps = job
     torch.set_num_threads(1)
     from dendrogen import TreeVAE
-    from dendrogen.estimators.treevae_likelihood_choice import choose_likelihood
 
     if data == "fashion":
         from dendrogen.data import load_dataset

@@ -36,7 +36,7 @@ from dendrogen.models.treevae.likelihood import log_likelihood
 from dendrogen.models.treevae.model import TreeVAEModel
 from dendrogen.training import (
     TREEVAE_PRESETS,
-    Checkpoint,
+    Resumed,
     Schedule,
     Trainer,
     resolve_settings,
@@ -173,7 +173,7 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         return "bernoulli" if X.min() >= 0 and X.max() <= 1 else "gaussian"
 
     def _choose_likelihood(
-        self, X: np.ndarray, schedule: Schedule, ckpt: Checkpoint | None
+        self, X: np.ndarray, schedule: Schedule, resumed: Resumed | None
     ) -> LikelihoodChoice:
         """The likelihood asked for; under "auto" the shape and range rule, and on grey data in
         [0, 1] the probe of ``schedule.likelihood_probe`` steps, at most the initial phase's
@@ -181,8 +181,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         rule = self._resolve_likelihood(X)
         if self.likelihood != "auto" or rule != "bernoulli" or schedule.likelihood_probe == 0:
             return LikelihoodChoice(rule, None, {})
-        if ckpt is not None and ckpt.exists():
-            fitted = ckpt.load().fitted  # a checkpoint from before the probe has no choice
+        if resumed is not None:
+            fitted = resumed.fitted  # a checkpoint from before the probe has no choice
             saved = fitted.get("likelihood_choice") or {"likelihood": fitted["likelihood"]}
             return LikelihoodChoice(saved["likelihood"], saved.get("obs_var"),
                                     saved.get("scores", {}))  # fmt: skip
@@ -234,7 +234,9 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         X = self._validate(X, reset=True)
         self._check_enough_samples(X.shape[0], settings.batch_size)
         ckpt = self._checkpoint(checkpoint_dir, X)
-        self._likelihood_choice = self._choose_likelihood(X, schedule, ckpt)
+        # Read once: None when there is nothing to resume, a ValueError when it is another run's.
+        resumed = None if ckpt is None else ckpt.load()
+        self._likelihood_choice = self._choose_likelihood(X, schedule, resumed)
         self.likelihood_ = self._likelihood_choice.likelihood
         self.likelihood_scores_ = dict(self._likelihood_choice.scores)
         if self.likelihood_ == "bernoulli":
@@ -255,12 +257,12 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
         # Data-parallel (torchrun): growth statistics are gathered over ranks during this fit.
         self._gather = self.world_
         try:
-            self._fit_seeded(X, config, settings, schedule, ckpt)
+            self._fit_seeded(X, config, settings, schedule, ckpt, resumed)
         finally:
             self._gather = None
         return self
 
-    def _fit_seeded(self, X, config, settings, schedule, ckpt) -> None:
+    def _fit_seeded(self, X, config, settings, schedule, ckpt, resumed) -> None:
         with seeded(self.random_state):
             self.module_ = self._build_module(lambda: self._make_model(config), X)
             cursor = {"stage": "initial", "g": 0, "action": None, "intermediate_done": -1,
@@ -268,8 +270,8 @@ class TreeVAE(TreeGrowth, ClusterMixin, TransformerMixin, DeepEstimator):
             self.history_ = []
             subset = None
             phase_state = None
-            if ckpt is not None and ckpt.exists():
-                cursor, subset, phase_state = self._load_checkpoint(ckpt)
+            if resumed is not None:
+                cursor, subset, phase_state = self._load_checkpoint(resumed)
             data = torch.from_numpy(X).to(self.device_)
             trainer = Trainer(
                 batch_size=settings.batch_size, seed=0 if self.random_state is None else

@@ -21,7 +21,7 @@ import torch
 from dendrogen.estimators.treevae_split_trials import best_split, held_out_rows
 from dendrogen.models.treevae.growth import smallest_leaf_to_prune, split_candidates
 from dendrogen.models.treevae.split_init import initialise_split
-from dendrogen.training import Checkpoint, PhaseState
+from dendrogen.training import Checkpoint, PhaseState, Resumed
 from dendrogen.training.distributed import on_main, over_rows
 
 logger = logging.getLogger(__name__)
@@ -288,8 +288,8 @@ class TreeGrowth:
         if ckpt is not None:
             self._save_checkpoint(ckpt, cursor, subset, state)
 
-    def _load_checkpoint(self, ckpt: Checkpoint) -> tuple[dict, Any, PhaseState | None]:
-        resumed = ckpt.load()  # ValueError when it is a checkpoint of another run
+    def _load_checkpoint(self, resumed: Resumed) -> tuple[dict, Any, PhaseState | None]:
+        """Take the model, history and RNG of a checkpoint read back; return where to go on."""
         # Weights by name, so the order in which the rebuilt tree creates its nodes is irrelevant.
         self.module_ = self._make_model(self.module_.config, resumed.tree).to(self.device_)
         self.module_.load_state_dict(resumed.tensors)

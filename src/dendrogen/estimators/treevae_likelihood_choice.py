@@ -47,6 +47,18 @@ class LikelihoodChoice:
     scores: dict[str, float]
 
 
+def density_elbo(model, X: np.ndarray) -> float:
+    """Mean ELBO of X (N, ...) under a fitted TreeVAE ``model``, its likelihood taken as a
+    density: a Bernoulli is scored with its continuous normaliser (``model`` is left as it was)."""
+    module, original = model.module_, model.module_.likelihood
+    if model.likelihood_ == "bernoulli":
+        module.likelihood = ContinuousBernoulli()
+    try:
+        return float(model.elbo_terms(X)["elbo"].mean())
+    finally:
+        module.likelihood = original
+
+
 def choose_likelihood(estimator, X: np.ndarray, steps: int, batch_size: int) -> LikelihoodChoice:
     """Probe each of :data:`CANDIDATES` on X (N, ...) with a two-leaf copy of ``estimator``
     (a TreeVAE) trained ``steps`` optimizer steps of ``batch_size`` rows, and keep the best on
@@ -67,13 +79,11 @@ def choose_likelihood(estimator, X: np.ndarray, steps: int, batch_size: int) -> 
             batch_size=min(len(train), batch_size),
         )
         probe.fit(X[train])
-        likelihood = probe.module_.likelihood  # the probe is thrown away after scoring
-        if name == "bernoulli":  # scored as a density on [0, 1]^D
-            probe.module_.likelihood = ContinuousBernoulli()
-        else:  # at the variance that fits the probe's decoder, not the moving average's lag
+        if name == "gaussian":  # at the variance that fits the probe's decoder, not the lag's
+            likelihood = probe.module_.likelihood  # the probe is thrown away after scoring
             rec = probe.elbo_terms(X[train[: len(held)]])["rec"]
             likelihood.momentum = 0.0
             likelihood.observe(torch.from_numpy(rec), int(np.prod(X.shape[1:])))
-        scores[name] = float(probe.elbo_terms(X[held])["elbo"].mean())
+        scores[name] = density_elbo(probe, X[held])
     best = max(scores, key=lambda name: scores[name])  # the first of equals: the Bernoulli
     return LikelihoodChoice(best, CANDIDATES[best].get("obs_var"), scores)
