@@ -21,7 +21,6 @@ import torch
 from dendrogen.estimators.treevae_split_trials import best_split, held_out_rows
 from dendrogen.models.treevae.growth import smallest_leaf_to_prune, split_candidates
 from dendrogen.models.treevae.split_init import initialise_split
-from dendrogen.models.treevae.split_order import split_gains, split_order
 from dendrogen.training import Checkpoint, PhaseState, Resumed
 from dendrogen.training.distributed import on_main, over_rows
 
@@ -185,10 +184,8 @@ class TreeGrowth:
         # the pruned tree's probabilities come back, so the data is not passed over twice
         probs = self._prune(X, cursor=cursor) if schedule.growth_prune else self._leaf_probs(X)
         undone = cursor.get("undone", {})
-        by_gain = schedule.split_order != "size"
         candidates = split_candidates(
-            model.tree, probs, len(model.tree.leaves) if by_gain else schedule.split_candidates,
-            max_leaves=self.max_leaves,
+            model.tree, probs, schedule.split_candidates, max_leaves=self.max_leaves,
             max_depth=self.max_depth, min_samples=self._fit_batch_size,
             min_mass=self.min_leaf_fraction, threshold_cap=schedule.split_threshold_cap,
             exclude={int(n) for n, count in undone.items() if count >= MAX_SPLIT_ATTEMPTS},
@@ -202,10 +199,6 @@ class TreeGrowth:
         if g > 0 and g % 3 == 0 and schedule.intermediate > 0 and cursor["intermediate_done"] != g:
             cursor["action"] = "intermediate"
             return None
-        if by_gain:
-            ordered = self._order_by_gain(candidates, X, schedule, g)
-            candidates = ordered[: schedule.split_candidates]
-            decision = candidates[0]
         trial = None
         if len(candidates) > 1 and schedule.subtree > 0:
             trial, scores, before = try_splits(candidates)
@@ -225,26 +218,6 @@ class TreeGrowth:
                               "reason": decision.reason})  # fmt: skip
         cursor.update(action="subtree", leaf=decision.leaf, subset=decision.subset.tolist())
         return None if trial is None else trial.phase
-
-    def _order_by_gain(self, candidates: list, X: np.ndarray, schedule, g: int) -> list:
-        """The candidate splits (in the paper's size order) reordered by their bimodality gain
-        (``models/treevae/split_order.py``; computed on rank 0 of a data-parallel fit):
-        ``split_order="gain"`` the largest gain first, ``"bimodal"`` the size order with the
-        leaves whose gain is not positive (one group, by BIC) last."""
-        if len(candidates) < 2:
-            return candidates
-        seed = (0 if self.random_state is None else self.random_state) + 7 * g
-        data = torch.from_numpy(X).to(self.device_)
-
-        def gains() -> list[float]:
-            return split_gains(self.module_, data, candidates, schedule.split_space, seed)
-
-        scores = gains() if self._gather is None else self._gather.run_on_main(gains, "split gains")
-        order = split_order(scores, schedule.split_order)
-        self.history_.append({"event": "split_order", "g": g,
-                              "leaves": [candidates[i].leaf for i in order],
-                              "gain": [round(scores[i], 2) for i in order]})  # fmt: skip
-        return [candidates[i] for i in order]
 
     def _prune(
         self, X: np.ndarray, min_fraction: float | None = None, cursor: dict | None = None

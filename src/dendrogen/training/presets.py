@@ -78,12 +78,6 @@ class Schedule:
       in a copy of the model and their subtrees trained for ``split_trial`` of the subtree phase;
       the one with the best ELBO on a held-out slice of the training rows is kept and goes on
       from its trial (``estimators/treevae_split_trials.py``).
-    - ``split_order``: which leaf is split first. "size" (the default, the paper): the one with
-      the most confident samples. "gain": the one whose rows two Gaussians explain best over one
-      (BIC-penalised log-likelihood gain on its rows in ``split_space``,
-      ``models/treevae/split_order.py``), so that a leaf holding two groups is split before a
-      larger leaf holding one broad group. "bimodal": the size order, except that leaves whose
-      gain is not positive (one group by BIC) go last.
 
     - ``likelihood_probe``: with ``likelihood="auto"`` on grey data in [0, 1], each of the
       Bernoulli and the fitted-variance Gaussian trains a two-leaf tree for this many steps (at
@@ -127,7 +121,6 @@ class Schedule:
     split_space: str = "router"
     split_candidates: int = 1
     split_trial: float = 0.25
-    split_order: str = "size"
     likelihood_probe: int = 0
     leaf_eps: float = 0.0
     leaf_min_rows: int = 16
@@ -150,11 +143,6 @@ class Schedule:
             raise ValueError(
                 "schedule 'split_space' must be 'router', 'encoder' or 'input', "
                 f"got {self.split_space!r}"
-            )
-        if self.split_order not in ("size", "gain", "bimodal"):
-            raise ValueError(
-                "schedule 'split_order' must be 'size', 'gain' or 'bimodal', "
-                f"got {self.split_order!r}"
             )
         if self.split_init not in ("random", "kmeans", "gmm"):
             raise ValueError(
