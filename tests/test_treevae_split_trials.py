@@ -91,7 +91,16 @@ def _stop_at_save(step: int):
     )
 
 
-@pytest.mark.parametrize("where", ["after the choice", "after the trial", "inside a trial"])
+# Each case is a full fit and a resume (17 s); the fast suite keeps the one that resumes inside
+# a trial, the most intricate, and the slow sweep runs the other two.
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param("after the choice", marks=pytest.mark.slow),
+        pytest.param("after the trial", marks=pytest.mark.slow),
+        "inside a trial",
+    ],
+)
 def test_a_fit_interrupted_around_a_trial_resumes_to_the_same_model(
     fitted, nested, tmp_path, monkeypatch, where
 ):
