@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -77,6 +78,7 @@ def _run_and_kill(result: Path, ckpt: Path, phase: str, how: str, rng: random.Ra
             proc.wait()
 
 
+@pytest.mark.heavy(seconds=30)
 def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_model(tmp_path):
     reference_file = tmp_path / "reference.pt"
     subprocess.run(

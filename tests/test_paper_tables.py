@@ -22,6 +22,7 @@ def tables():
     return paper_tables
 
 
+@pytest.mark.heavy(seconds=10)
 def test_treevae_table_on_digits_with_the_tiny_preset(tables, tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "PEERS_PYTHON", tmp_path / "no-peers" / "python")
     record = tables.main(["--data", "digits", "--seeds", "0", "--preset", "tiny",
@@ -113,6 +114,7 @@ def test_the_peer_row_is_scored_with_dendrogens_metrics_beside_clustpys(tables, 
     assert (tmp_path / "deepect_digits_seed3.json").exists()
 
 
+@pytest.mark.heavy(seconds=16)
 def test_dendrogen_bench_runs_the_table_through_the_cli(tmp_path):
     from typer.testing import CliRunner
 
@@ -172,6 +174,7 @@ PY
 """
 
 
+@pytest.mark.heavy(seconds=13)
 def test_treevae_vs_deepect_scales_the_peers_epochs_to_treevaes_fit_time(tmp_path):
     import importlib.util
 

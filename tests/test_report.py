@@ -309,6 +309,7 @@ def test_a_loaded_model_without_history_says_so(vlac, digits, tmp_path):
     assert "No learning curves" in render_html(doc)
 
 
+@pytest.mark.heavy(seconds=19)
 def test_make_demo_writes_the_report(tmp_path, monkeypatch, capsys):
     import dendrogen.demo
 

@@ -294,6 +294,7 @@ def _scores(seed: int, contrastive: bool) -> dict[str, float]:
     )
 
 
+@pytest.mark.heavy(seconds=53)
 def test_contrastive_beats_plain_treevae_on_colour_shapes():
     """The paper's claim in miniature (issue 16): where hue, brightness, background and position
     dominate the pixels but only the shape says the class, the contrastive TreeVAE's DP and ACC
@@ -332,6 +333,7 @@ def test_leaf_attribute_frequencies_match_brute_force():
         leaf_attribute_frequencies(leaf[:3], A)
 
 
+@pytest.mark.heavy(seconds=18)
 def test_evaluate_attributes_writes_the_leaf_by_attribute_table_and_heat_map(tmp_path):
     from test_contrastive_e2e import write_celeba
 

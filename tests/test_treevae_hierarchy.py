@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import numpy as np
+import pytest
 from hierarchy_data import make_nested_clusters
 from scipy.cluster.hierarchy import linkage
 
@@ -42,6 +43,7 @@ def _fit(seed: int) -> tuple[float, float, int]:
     return dp, leaf_purity(model.tree_, nodes, y), model.n_leaves_
 
 
+@pytest.mark.heavy(seconds=52)
 def test_treevae_recovers_nested_clusters_better_than_ward():
     with mp.get_context("spawn").Pool(2) as pool:
         results = pool.map(_fit, SEEDS)

@@ -93,6 +93,7 @@ def _stop_at_save(step: int):
 
 # Each case is a full fit and a resume (17 s); the fast suite keeps the one that resumes inside
 # a trial, the most intricate, and the slow sweep runs the other two.
+@pytest.mark.heavy(seconds=17)
 @pytest.mark.parametrize(
     "where",
     [
