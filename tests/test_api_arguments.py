@@ -14,12 +14,6 @@ from dendrogen.data.errors import DatasetNotFoundError
 BAD_COUNTS = [2.5, "3", 0, -1, True, None, [2]]
 
 
-def tiny(cls, **params):
-    """``cls`` with the given parameters that it has (names may change between versions)."""
-    known = cls().get_params()
-    return cls(**{k: v for k, v in params.items() if k in known})
-
-
 @pytest.fixture(scope="module")
 def X():
     rng = np.random.default_rng(0)
@@ -30,21 +24,23 @@ def X():
 
 @pytest.fixture(scope="module")
 def treevae(X):
-    return tiny(TreeVAE, max_leaves=3, max_depth=2, latent_dim=2, width=8, batch_size=16,
-                schedule=dict(initial=10, subtree=5, intermediate=0, finetune=5), preset="tiny",
-                min_leaf_fraction=0.0, random_state=0, verbose=False).fit(X)  # fmt: skip
+    return TreeVAE(max_leaves=3, max_depth=2, latent_dim=2, width=8, batch_size=16,
+                   schedule=dict(initial=10, subtree=5, intermediate=0, finetune=5), preset="tiny",
+                   min_leaf_fraction=0.0, random_state=0, verbose=False).fit(X)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def htvae(X):
-    return tiny(HTVAE, map_sizes=((2, 2), (1, 2)), latent_dim=4, widths=(8, 8), preset="tiny",
-                epochs=2, batch_size=32, random_state=0, verbose=False).fit(X)  # fmt: skip
+    return HTVAE(map_sizes=((2, 2), (1, 2)), latent_dim=4, widths=(8, 8), preset="tiny",
+                 schedule={"train": 2}, batch_size=32, random_state=0,
+                 verbose=False).fit(X)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def vlac(X):
-    return tiny(VLAC, K=[1, 3], z_dims=[2, 2], arch="mlp", hidden=8, max_steps=5,
-                batch_size=32, random_state=0, verbose=False).fit(X)  # fmt: skip
+    return VLAC(K=[1, 3], z_dims=[2, 2], arch="mlp", hidden=8, preset="tiny",
+                schedule={"train": 5}, batch_size=32, random_state=0,
+                verbose=False).fit(X)  # fmt: skip
 
 
 @pytest.mark.parametrize("n", BAD_COUNTS)
