@@ -386,27 +386,25 @@ class TreeVAEModel(nn.Module):
         """
         tree = self.tree
         path = tree.path_from_root(leaf)
-        children = tree.children(leaf)
-        frozen_training = self.training
+        # Only these switch to eval mode: the whole model's train() walks every decoder's modules.
+        frozen = self._frozen_pass_modules(path)
         with torch.no_grad():
-            self.train(False)
+            for module in frozen:
+                module.train(False)
             d = self.bottom_up_pass(x)
             # The path's own routing decisions give P(leaf | x); its z's are sampled from q.
             td = self.top_down(d, nodes=path[:-1], with_prior_routers=False)
             ptd = self._path_to(d, td, leaf)
-        self.train(frozen_training)
-        for module in self.node_modules(children):
-            module.train(frozen_training)
+        for module in frozen:
+            module.train(self.training)
         k = _key(leaf)
-        self.post_routers[k].train(frozen_training)
-        self.prior_routers[k].train(frozen_training)
         z_leaf, p_leaf = ptd
         q = self.post_routers[k](d[tree.depth(leaf)])
         p = self.prior_routers[k](z_leaf)
         total = x.new_zeros(x.shape[0])
         rec_total = x.new_zeros(x.shape[0])
         kl_total = x.new_zeros(x.shape[0])
-        for child, w in zip(children, (p_leaf * q, p_leaf * (1 - q)), strict=True):
+        for child, w in zip(tree.children(leaf), (p_leaf * q, p_leaf * (1 - q)), strict=True):
             ck = _key(child)
             mu_hat, var_hat = self.heads[ck](d[tree.depth(child)])
             mu_p, var_p = self.transforms[ck](z_leaf)
@@ -425,6 +423,14 @@ class TreeVAEModel(nn.Module):
             "kl_nodes": kl_total.mean().detach(),
             "kl_decisions": kl_dec.mean().detach(),
         }
+
+    def _frozen_pass_modules(self, path: list[int]) -> list[nn.Module]:
+        """What :meth:`subtree_loss` runs without gradients: the bottom-up networks, the heads
+        and transformations on the path to the split leaf, and the routers above it."""
+        keys = [_key(node) for node in path]
+        routers = [self.post_routers[k] for k in keys[:-1] if k in self.post_routers]
+        return [self.encoder, self.bottom_up, *map(self.heads.__getitem__, keys),
+                *map(self.transforms.__getitem__, keys[1:]), *routers]  # fmt: skip
 
     def subtree_extra_loss(self, q: Tensor, p_leaf: Tensor) -> Tensor | float:
         """A term added to the subtree loss (contrastive.py's L_l); q, P(l | x): (B,)."""
