@@ -36,16 +36,9 @@ def cli():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Order the tests for `make test`'s two pytest-xdist workers.
-
-    The tests marked ``heavy(seconds=...)`` go first, longest first, so that they run beside the
-    many short tests instead of leaving one worker busy alone at the end. The torch.distributed
-    tests share one worker (``--dist loadgroup``): each launches two ranks on two cores, and two
-    such launches at once would also pick their free ports in a race.
-    """
-    for item in items:
-        if item.get_closest_marker("distributed"):
-            item.add_marker(pytest.mark.xdist_group("distributed"))
+    """Order the tests for `make test`'s two pytest-xdist workers: the tests marked
+    ``heavy(seconds=...)`` go first, longest first, so that they run beside the many short tests
+    instead of leaving one worker busy alone at the end."""
 
     def seconds(item) -> float:
         heavy = item.get_closest_marker("heavy")

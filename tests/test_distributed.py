@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.distributed
+# One xdist worker runs them all (`make test`: --dist loadgroup): each launches two ranks on two
+# cores, and two launches at once would also pick their free ports in a race.
+pytestmark = [pytest.mark.distributed, pytest.mark.xdist_group("distributed")]
 
 CHILD = Path(__file__).with_name("distributed_child.py")
 #: a backstop: the tests never wait this long, the ranks fail at once when a peer dies.

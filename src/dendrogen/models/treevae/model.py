@@ -428,9 +428,9 @@ class TreeVAEModel(nn.Module):
         """What :meth:`subtree_loss` runs without gradients: the bottom-up networks, the heads
         and transformations on the path to the split leaf, and the routers above it."""
         keys = [_key(node) for node in path]
-        routers = [self.post_routers[k] for k in keys[:-1] if k in self.post_routers]
-        return [self.encoder, self.bottom_up, *map(self.heads.__getitem__, keys),
-                *map(self.transforms.__getitem__, keys[1:]), *routers]  # fmt: skip
+        return [self.encoder, self.bottom_up, *(self.heads[k] for k in keys),
+                *(self.transforms[k] for k in keys[1:]),
+                *(self.post_routers[k] for k in keys[:-1] if k in self.post_routers)]  # fmt: skip
 
     def subtree_extra_loss(self, q: Tensor, p_leaf: Tensor) -> Tensor | float:
         """A term added to the subtree loss (contrastive.py's L_l); q, P(l | x): (B,)."""
